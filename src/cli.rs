@@ -1,0 +1,185 @@
+//! Command-line definitions of every subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Roster: a self-hosted SCIM 2.0 provisioning appliance.
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (default: /etc/roster/roster.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (store, control socket, master key).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Run the HTTP server (SCIM, console, health) until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Print the effective configuration and where each value came from.
+    Configtest,
+    /// Create, list, show, rename and delete tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Activate or deactivate SCIM, show or change a tenant's basic credentials.
+    #[command(subcommand)]
+    Scim(ScimCommand),
+    /// Generate and list SCIM bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Rotate the data key or the master key, or show the keyring.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check the store and that every sealed secret opens.
+    Check,
+    /// Show the audit log (provisioning log), newest first.
+    Audit(AuditArgs),
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Public base URL shown to admins, e.g. https://roster.example.com.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub body_limit: Option<String>,
+}
+
+/// `roster tenant ...`
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant; prints its id and slug.
+    Create {
+        /// Display name, e.g. "Acme HR".
+        #[arg(long)]
+        name: String,
+        /// URL slug (derived from the name when omitted).
+        #[arg(long)]
+        slug: Option<String>,
+        /// Identity provider: okta, entra, jumpcloud, onelogin or generic.
+        #[arg(long)]
+        idp: Option<String>,
+    },
+    /// List tenants with SCIM status and user/group counts.
+    List,
+    /// Show one tenant.
+    Show {
+        /// Tenant slug.
+        slug: String,
+    },
+    /// Change a tenant's display name (the slug stays).
+    Rename {
+        /// Tenant slug.
+        slug: String,
+        /// New display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a tenant and all its users, groups and credentials.
+    Delete {
+        /// Tenant slug.
+        slug: String,
+    },
+}
+
+/// `roster scim ...`
+#[derive(Debug, Subcommand)]
+pub enum ScimCommand {
+    /// Serve SCIM requests for the tenant.
+    Activate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Refuse SCIM requests for the tenant (credentials are kept).
+    Deactivate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Show the SCIM endpoint, client id and (with --reveal) secret.
+    Credentials {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Print the secret (audited).
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Replace the basic-auth secret with one read from standard input.
+    SetSecret {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `roster token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Generate a bearer token and print only the token; older tokens stop working.
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Minutes the previous token keeps working (default 0: it stops now).
+        #[arg(long, value_name = "M", default_value_t = 0.0)]
+        grace_minutes: f64,
+    },
+    /// List a tenant's tokens (hints and expiry, never the tokens).
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `roster keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// New data key; re-encrypt every stored secret; retire the old key.
+    Rotate,
+    /// Re-wrap the data keys under the master key in FILE.
+    RotateMaster {
+        /// File holding the new master key (32 bytes, base64 or hex; mode 0600).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
+    /// Show the data keys and how many secrets each seals.
+    Status,
+}
+
+/// Flags of `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}

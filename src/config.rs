@@ -1,0 +1,403 @@
+//! Effective configuration: defaults < TOML file < `ROSTER_*` environment < flags.
+//!
+//! Every layer goes through the same `apply` so a value is validated the same way
+//! wherever it came from, and an error names the key and the layer it came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The file read when `--config` is not given, if it exists.
+pub const SYSTEM_CONFIG: &str = "/etc/roster/roster.toml";
+
+/// Default request body limit (bytes): roomy for SCIM bulk, small enough to refuse abuse.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The settings Roster runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Directory holding the store, the control socket and (by default) the master key.
+    pub data_dir: PathBuf,
+    /// Base URL admins and IdPs reach Roster at; `None` means `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Master key file; `None` means the systemd credential or `<data_dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// Where each setting came from, for `roster configtest`.
+    pub origins: BTreeMap<&'static str, String>,
+}
+
+/// Raw values given on the command line; validated like every other layer.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--config`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<String>,
+    /// `--body-limit`.
+    pub body_limit: Option<String>,
+}
+
+/// A configuration error: one line naming the key and where the bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The offending key (`listen`, `body_limit`, ...).
+    pub key: String,
+    /// The layer: a file path, an environment variable or a flag.
+    pub origin: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid config: key `{}` (from {}): {}",
+            self.key, self.origin, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+const KEYS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "public_url",
+    "log_format",
+    "body_limit",
+    "master_key_file",
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./roster-data"),
+            public_url: None,
+            log_format: LogFormat::Text,
+            body_limit: DEFAULT_BODY_LIMIT,
+            master_key_file: None,
+            origins: KEYS.iter().map(|k| (*k, "default".to_string())).collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Builds the effective config from the process environment and the given flags.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Self::load_from(overrides, &env, Path::new(SYSTEM_CONFIG))
+    }
+
+    /// As `load`, with the environment and system file path given (for tests).
+    pub fn load_from(
+        overrides: &Overrides,
+        env: &BTreeMap<String, String>,
+        system_file: &Path,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| env.get("ROSTER_CONFIG").map(PathBuf::from))
+            .or_else(|| system_file.exists().then(|| system_file.to_path_buf()));
+        if let Some(path) = file {
+            config.apply_file(&path)?;
+        }
+
+        for key in KEYS {
+            let var = format!("ROSTER_{}", key.to_ascii_uppercase());
+            if let Some(value) = env.get(&var) {
+                config.apply(key, toml::Value::String(value.clone()), &var)?;
+            }
+        }
+
+        let flags = [
+            ("listen", overrides.listen.clone(), "--listen"),
+            (
+                "data_dir",
+                overrides
+                    .data_dir
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+                "--data-dir",
+            ),
+            ("public_url", overrides.public_url.clone(), "--public-url"),
+            ("log_format", overrides.log_format.clone(), "--log-format"),
+            ("body_limit", overrides.body_limit.clone(), "--body-limit"),
+        ];
+        for (key, value, flag) in flags {
+            if let Some(value) = value {
+                config.apply(key, toml::Value::String(value), flag)?;
+            }
+        }
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let origin = path.display().to_string();
+        let fail = |key: &str, reason: String| ConfigError {
+            key: key.to_string(),
+            origin: origin.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail("config", format!("cannot read the file: {e}")))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let reason = e.message().replace('\n', " ");
+            let key = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| format!("line {}", before.lines().count().max(1)))
+                .unwrap_or_else(|| "toml".to_string());
+            fail(&key, format!("not valid TOML: {reason}"))
+        })?;
+        for (key, value) in table {
+            let Some(known) = KEYS.iter().find(|k| **k == key) else {
+                return Err(fail(
+                    &key,
+                    format!("unknown key; known keys are {}", KEYS.join(", ")),
+                ));
+            };
+            self.apply(known, value, &origin)?;
+        }
+        Ok(())
+    }
+
+    /// Sets one key from a raw value, validating it.
+    fn apply(
+        &mut self,
+        key: &'static str,
+        value: toml::Value,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
+        let fail = |reason: String| ConfigError {
+            key: key.to_string(),
+            origin: origin.to_string(),
+            reason,
+        };
+        let as_str = |value: &toml::Value| -> Result<String, ConfigError> {
+            match value {
+                toml::Value::String(s) => Ok(s.trim().to_string()),
+                other => Err(fail(format!("expected a string, got {}", other.type_str()))),
+            }
+        };
+        match key {
+            "listen" => {
+                let raw = as_str(&value)?;
+                self.listen = raw.parse().map_err(|_| {
+                    fail(format!(
+                        "expected an IP address and port such as 127.0.0.1:8080, got {raw:?}"
+                    ))
+                })?;
+            }
+            "data_dir" => {
+                let raw = as_str(&value)?;
+                if raw.is_empty() {
+                    return Err(fail("must not be empty".into()));
+                }
+                self.data_dir = PathBuf::from(raw);
+            }
+            "public_url" => {
+                let raw = as_str(&value)?;
+                let trimmed = raw.trim_end_matches('/');
+                let rest = trimmed
+                    .strip_prefix("https://")
+                    .or_else(|| trimmed.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                        self.public_url = Some(trimmed.to_string());
+                    }
+                    _ => {
+                        return Err(fail(format!(
+                            "expected an http:// or https:// URL such as https://roster.example.com, got {raw:?}"
+                        )));
+                    }
+                }
+            }
+            "log_format" => {
+                let raw = as_str(&value)?;
+                self.log_format = match raw.to_ascii_lowercase().as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(fail(format!("expected text or json, got {raw:?}"))),
+                };
+            }
+            "body_limit" => {
+                let parsed = match &value {
+                    toml::Value::Integer(n) => usize::try_from(*n).ok(),
+                    toml::Value::String(s) => s.trim().parse::<usize>().ok(),
+                    _ => None,
+                };
+                match parsed {
+                    Some(n) if (1024..=(256 * 1024 * 1024)).contains(&n) => self.body_limit = n,
+                    _ => {
+                        return Err(fail(format!(
+                            "expected a number of bytes between 1024 and 268435456, got {value}"
+                        )));
+                    }
+                }
+            }
+            "master_key_file" => {
+                let raw = as_str(&value)?;
+                if raw.is_empty() {
+                    return Err(fail("must not be empty".into()));
+                }
+                self.master_key_file = Some(PathBuf::from(raw));
+            }
+            _ => return Err(fail("unknown key".into())),
+        }
+        self.origins.insert(key, origin.to_string());
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// The store file inside the data dir.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("roster.redb")
+    }
+
+    /// The control socket inside the data dir.
+    pub fn socket_path(&self) -> PathBuf {
+        self.data_dir.join("roster.sock")
+    }
+
+    /// The effective settings as TOML-like lines with their origins (no secrets live here).
+    pub fn describe(&self) -> String {
+        let origin = |k: &str| self.origins.get(k).cloned().unwrap_or_default();
+        let log = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        let rows = [
+            ("listen", format!("{:?}", self.listen.to_string())),
+            (
+                "data_dir",
+                format!("{:?}", self.data_dir.display().to_string()),
+            ),
+            (
+                "public_url",
+                self.public_url
+                    .as_ref()
+                    .map(|u| format!("{u:?}"))
+                    .unwrap_or_else(|| "(http://<listen>)".into()),
+            ),
+            ("log_format", format!("{log:?}")),
+            ("body_limit", self.body_limit.to_string()),
+            (
+                "master_key_file",
+                self.master_key_file
+                    .as_ref()
+                    .map(|p| format!("{:?}", p.display().to_string()))
+                    .unwrap_or_else(|| "(credential or <data_dir>/master.key)".into()),
+            ),
+        ];
+        rows.iter()
+            .map(|(k, v)| format!("{k} = {v}    # {}\n", origin(k)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_with_nothing_given() {
+        let c =
+            Config::load_from(&Overrides::default(), &env(&[]), Path::new("/nonexistent")).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./roster-data"));
+        assert_eq!(c.body_limit, DEFAULT_BODY_LIMIT);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1000\"\nlog_format = \"json\"\nbody_limit = 4096\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            config_file: Some(file.clone()),
+            listen: Some("127.0.0.1:3000".into()),
+            ..Default::default()
+        };
+        let c = Config::load_from(
+            &flags,
+            &env(&[
+                ("ROSTER_LISTEN", "127.0.0.1:2000"),
+                ("ROSTER_BODY_LIMIT", "8192"),
+            ]),
+            Path::new("/nonexistent"),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 3000);
+        assert_eq!(c.body_limit, 8192);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.origins["body_limit"], "ROSTER_BODY_LIMIT");
+    }
+
+    #[test]
+    fn errors_name_key_and_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let flags = Overrides {
+            config_file: Some(file),
+            ..Default::default()
+        };
+        let err = Config::load_from(&flags, &env(&[]), Path::new("/nonexistent")).unwrap_err();
+        assert_eq!(err.key, "lisen");
+        assert!(err.to_string().contains("unknown key"));
+
+        let err = Config::load_from(
+            &Overrides::default(),
+            &env(&[("ROSTER_LOG_FORMAT", "xml")]),
+            Path::new("/nonexistent"),
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "log_format");
+        assert_eq!(err.origin, "ROSTER_LOG_FORMAT");
+        assert!(!err.to_string().contains('\n'));
+    }
+}

@@ -1,0 +1,438 @@
+//! Management commands and the control socket they travel over.
+//!
+//! While `roster serve` runs on a data dir it holds the store's lock, so the
+//! CLI sends its command as one JSON line to `<data_dir>/roster.sock` (mode
+//! 0600: access to the socket is the authorisation) and prints the reply.
+//! With no server it opens the store itself. Both paths call `execute`, so
+//! output and exit codes are the same either way.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use crate::config::Config;
+use crate::directory::{Directory, DirectoryError};
+use crate::store::StoreError;
+use crate::store::records::DekState;
+
+/// Longest accepted request line on the socket.
+const MAX_REQUEST: u64 = 64 * 1024;
+/// Actor recorded in audit rows for CLI actions.
+const ACTOR: &str = "cli";
+
+/// A management command, as sent over the socket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Command {
+    /// Create a tenant.
+    TenantCreate {
+        /// Display name.
+        name: String,
+        /// Slug (derived from the name when absent).
+        slug: Option<String>,
+        /// IdP profile.
+        idp: Option<String>,
+    },
+    /// List tenants.
+    TenantList,
+    /// Show one tenant.
+    TenantShow {
+        /// Slug.
+        slug: String,
+    },
+    /// Rename a tenant.
+    TenantRename {
+        /// Slug.
+        slug: String,
+        /// New display name.
+        name: String,
+    },
+    /// Delete a tenant and all its data.
+    TenantDelete {
+        /// Slug.
+        slug: String,
+    },
+    /// Turn SCIM on or off.
+    ScimSetActive {
+        /// Slug.
+        tenant: String,
+        /// On or off.
+        active: bool,
+    },
+    /// Show the basic credentials.
+    ScimCredentials {
+        /// Slug.
+        tenant: String,
+        /// Print the secret.
+        reveal: bool,
+    },
+    /// Replace the basic secret.
+    ScimSetSecret {
+        /// Slug.
+        tenant: String,
+        /// The new secret (travels only over the 0600 socket).
+        secret: String,
+    },
+    /// Generate a bearer token.
+    TokenCreate {
+        /// Slug.
+        tenant: String,
+        /// Minutes older tokens keep working.
+        grace_minutes: f64,
+    },
+    /// List bearer tokens (hints only).
+    TokenList {
+        /// Slug.
+        tenant: String,
+    },
+    /// Rotate the data key.
+    KeysRotate,
+    /// Re-wrap data keys under a new master key.
+    KeysRotateMaster {
+        /// File holding the new master key.
+        new_key_file: PathBuf,
+    },
+    /// Show the keyring.
+    KeysStatus,
+    /// Check that every sealed secret opens.
+    Check,
+    /// Show the audit log.
+    Audit {
+        /// Only this tenant.
+        tenant: Option<String>,
+        /// At most this many rows.
+        limit: usize,
+    },
+}
+
+/// What a command printed and its exit code.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reply {
+    /// Exit code.
+    pub code: i32,
+    /// Text for stdout.
+    pub stdout: String,
+    /// Text for stderr.
+    pub stderr: String,
+}
+
+impl Reply {
+    fn ok(stdout: String) -> Reply {
+        Reply {
+            code: 0,
+            stdout,
+            stderr: String::new(),
+        }
+    }
+
+    fn error(e: &DirectoryError) -> Reply {
+        let code = match e {
+            DirectoryError::NotFound(_) => 3,
+            DirectoryError::Conflict(_) => 4,
+            _ => 1,
+        };
+        Reply {
+            code,
+            stdout: String::new(),
+            stderr: format!("roster: {e}\n"),
+        }
+    }
+}
+
+fn yes_no(active: bool) -> &'static str {
+    if active { "active" } else { "inactive" }
+}
+
+/// Runs a command against an open directory.
+pub fn execute(dir: &Directory, cmd: Command) -> Reply {
+    match run(dir, cmd) {
+        Ok(reply) => reply,
+        Err(e) => Reply::error(&e),
+    }
+}
+
+fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    match cmd {
+        Command::TenantCreate { name, slug, idp } => {
+            let t = dir.create_tenant(&name, slug.as_deref(), idp.as_deref(), ACTOR)?;
+            let _ = writeln!(out, "id: {}\nslug: {}", t.id, t.slug);
+            let _ = writeln!(
+                out,
+                "name: {}\nidp: {}\nscim: {}",
+                t.name,
+                t.idp,
+                yes_no(t.scim_active)
+            );
+            let _ = writeln!(out, "scim endpoint: {}", dir.scim_endpoint(&t.slug));
+        }
+        Command::TenantList => {
+            let _ = writeln!(
+                out,
+                "{:<6} {:<24} {:<10} {:<9} {:>7} {:>7}  NAME",
+                "ID", "SLUG", "IDP", "SCIM", "USERS", "GROUPS"
+            );
+            for s in dir.list_tenants()? {
+                let t = &s.tenant;
+                let _ = writeln!(
+                    out,
+                    "{:<6} {:<24} {:<10} {:<9} {:>7} {:>7}  {}",
+                    t.id,
+                    t.slug,
+                    t.idp,
+                    yes_no(t.scim_active),
+                    s.users,
+                    s.groups,
+                    t.name
+                );
+            }
+        }
+        Command::TenantShow { slug } => {
+            let s = dir.tenant_summary(&slug)?;
+            let t = &s.tenant;
+            let _ = writeln!(out, "id: {}\nslug: {}\nname: {}", t.id, t.slug, t.name);
+            let _ = writeln!(out, "idp: {}\nscim: {}", t.idp, yes_no(t.scim_active));
+            let _ = writeln!(out, "scim endpoint: {}", dir.scim_endpoint(&t.slug));
+            let _ = writeln!(out, "delete policy: {}", t.delete_policy);
+            let _ = writeln!(out, "users: {}\ngroups: {}", s.users, s.groups);
+            let _ = writeln!(out, "created: {}", crate::format_time(t.created));
+        }
+        Command::TenantRename { slug, name } => {
+            let t = dir.rename_tenant(&slug, &name, ACTOR)?;
+            let _ = writeln!(out, "renamed tenant {} to {:?}", t.slug, t.name);
+        }
+        Command::TenantDelete { slug } => {
+            let t = dir.delete_tenant(&slug, ACTOR)?;
+            let _ = writeln!(out, "deleted tenant {} (id {})", t.slug, t.id);
+        }
+        Command::ScimSetActive { tenant, active } => {
+            let t = dir.set_scim_active(&tenant, active, ACTOR)?;
+            let _ = writeln!(out, "SCIM {} for tenant {}", yes_no(t.scim_active), t.slug);
+        }
+        Command::ScimCredentials { tenant, reveal } => {
+            let c = dir.basic_credentials(&tenant, reveal, ACTOR)?;
+            let secret = c
+                .secret
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "•••••••• (use --reveal to show)".into());
+            let _ = writeln!(out, "scim endpoint: {}", c.endpoint);
+            let _ = writeln!(out, "client id: {}\nsecret: {secret}", c.client_id);
+        }
+        Command::ScimSetSecret { tenant, secret } => {
+            dir.set_basic_secret(&tenant, &secret, ACTOR)?;
+            let _ = writeln!(out, "secret changed for tenant {tenant}");
+        }
+        Command::TokenCreate {
+            tenant,
+            grace_minutes,
+        } => {
+            let new = dir.create_token(&tenant, grace_minutes, ACTOR)?;
+            let note = if new.superseded > 0 && grace_minutes > 0.0 {
+                format!("roster: the previous token keeps working for {grace_minutes} minute(s)\n")
+            } else if new.superseded > 0 {
+                "roster: the previous token no longer works\n".to_string()
+            } else {
+                String::new()
+            };
+            return Ok(Reply {
+                code: 0,
+                stdout: format!("{}\n", new.token.as_str()),
+                stderr: format!("{note}roster: store this token now: it will not be shown again\n"),
+            });
+        }
+        Command::TokenList { tenant } => {
+            let _ = writeln!(
+                out,
+                "{:<28} {:<12} {:<22} EXPIRES",
+                "ID", "TOKEN", "CREATED"
+            );
+            for c in dir.tokens(&tenant)? {
+                let expires = c
+                    .expires_at
+                    .map(crate::format_time)
+                    .unwrap_or_else(|| "-".into());
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<12} {:<22} {expires}",
+                    c.id,
+                    c.hint.unwrap_or_default(),
+                    crate::format_time(c.created)
+                );
+            }
+        }
+        Command::KeysRotate => {
+            let r = dir.rotate_data_key(ACTOR)?;
+            let _ = writeln!(
+                out,
+                "rotated: data key {} active, retired {:?}, re-encrypted {} secret(s)",
+                r.new_key_id, r.retired, r.resealed
+            );
+        }
+        Command::KeysRotateMaster { new_key_file } => {
+            let note = dir.rotate_master_key(&new_key_file, ACTOR)?;
+            let _ = writeln!(out, "master key rotated: {note}");
+        }
+        Command::KeysStatus => {
+            let (keys, rotated) = dir.key_status()?;
+            let _ = writeln!(out, "master key fingerprint: {}", dir.master_fingerprint());
+            let _ = writeln!(
+                out,
+                "last rotated: {}",
+                rotated
+                    .map(crate::format_time)
+                    .unwrap_or_else(|| "never".into())
+            );
+            let _ = writeln!(out, "{:<6} {:<8} {:<22} SECRETS", "KEY", "STATE", "CREATED");
+            for k in keys {
+                let state = match k.dek.state {
+                    DekState::Active => "active",
+                    DekState::Retired => "retired",
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<6} {:<8} {:<22} {}",
+                    k.dek.id,
+                    state,
+                    crate::format_time(k.dek.created),
+                    k.secrets
+                );
+            }
+        }
+        Command::Check => {
+            let n = dir.check_secrets()?;
+            let _ = writeln!(out, "ok: store readable, {n} sealed secret(s) open");
+        }
+        Command::Audit { tenant, limit } => {
+            for r in dir.audit_recent(tenant.as_deref(), limit)? {
+                let _ = writeln!(
+                    out,
+                    "{} {:<6} {} {:<18} {:<5} {}{}{}",
+                    r.seq,
+                    r.outcome,
+                    crate::format_time(r.ts),
+                    r.action,
+                    r.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    r.method.map(|m| format!("{m} ")).unwrap_or_default(),
+                    r.path.unwrap_or_default(),
+                    r.detail.map(|d| format!(" ({d})")).unwrap_or_default(),
+                );
+            }
+        }
+    }
+    Ok(Reply::ok(out))
+}
+
+/// Starts the control socket server; the returned task is aborted at shutdown.
+pub fn serve(dir: Arc<Directory>, path: &Path) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    // Only a server holding the store's lock gets here, so a socket file left by
+    // a killed server is stale.
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(actix_web::rt::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let dir = dir.clone();
+            actix_web::rt::spawn(async move {
+                if let Err(e) = handle(dir, stream).await {
+                    tracing::warn!(error = %e, "control connection failed");
+                }
+            });
+        }
+    }))
+}
+
+async fn handle(dir: Arc<Directory>, stream: tokio::net::UnixStream) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    tokio::io::AsyncReadExt::take(tokio::io::BufReader::new(read), MAX_REQUEST)
+        .read_line(&mut line)
+        .await?;
+    let reply = match serde_json::from_str::<Command>(&line) {
+        Ok(cmd) => actix_web::rt::task::spawn_blocking(move || execute(&dir, cmd))
+            .await
+            .unwrap_or_else(|_| Reply {
+                code: 1,
+                stdout: String::new(),
+                stderr: "roster: the command failed inside the server\n".into(),
+            }),
+        Err(_) => Reply {
+            code: 2,
+            stdout: String::new(),
+            stderr: "roster: the server did not understand the command (version mismatch?)\n"
+                .into(),
+        },
+    };
+    let mut bytes = serde_json::to_vec(&reply).unwrap_or_default();
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await
+}
+
+/// Sends a command to a running server. `Ok(None)` means no server listens.
+pub fn send(socket: &Path, cmd: &Command) -> std::io::Result<Option<Reply>> {
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    let mut line = serde_json::to_vec(cmd).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut text = String::new();
+    BufReader::new(stream.take(16 * 1024 * 1024)).read_line(&mut text)?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| std::io::Error::other(format!("unreadable reply: {e}")))
+}
+
+/// Runs a command the way the CLI does: over the socket if a server runs, else locally.
+pub fn run_cli(config: &Config, cmd: Command) -> Reply {
+    let socket = config.socket_path();
+    match send(&socket, &cmd) {
+        Ok(Some(reply)) => return reply,
+        Ok(None) => {}
+        Err(e) => {
+            return Reply {
+                code: 1,
+                stdout: String::new(),
+                stderr: format!("roster: control socket {}: {e}\n", socket.display()),
+            };
+        }
+    }
+    match Directory::open(config) {
+        Ok(dir) => execute(&dir, cmd),
+        Err(DirectoryError::Store(StoreError::AlreadyOpen(path))) => Reply {
+            code: 1,
+            stdout: String::new(),
+            stderr: format!(
+                "roster: the store {} is in use, but no server answers on {}; is another roster command running?\n",
+                path.display(),
+                socket.display()
+            ),
+        },
+        Err(e) => Reply::error(&e),
+    }
+}

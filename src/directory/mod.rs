@@ -1,0 +1,184 @@
+//! The domain: tenants, credentials, keys and the audit trail. Calls `store`
+//! and `crypto`; knows nothing of HTTP.
+//!
+//! Lock order: the keyring lock (`keys`) is always taken before a store write
+//! transaction begins, never inside one, so rotation (which holds the keyring
+//! write lock across its transaction) can never deadlock with a writer that seals.
+
+pub mod credentials;
+pub mod keys;
+pub mod tenants;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::config::Config;
+use crate::crypto::{CryptoError, Keyring, MasterKey, MasterKeyError, MasterKeyLocation};
+use crate::store::records::AuditRecord;
+use crate::store::{Store, StoreError};
+
+pub use credentials::{AuthFailure, ScimPrincipal};
+pub use keys::{KeyStatus, RotationReport};
+
+/// A domain error. Messages are safe to show: they never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with existing data.
+    #[error("{0}")]
+    Conflict(String),
+    /// The input is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The master key is missing, unreadable or wrong.
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    /// The data dir cannot be prepared.
+    #[error("data dir {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// Keys in memory: the master key, where it came from, and the usable data keys.
+pub(crate) struct KeyState {
+    pub(crate) master: MasterKey,
+    pub(crate) location: MasterKeyLocation,
+    pub(crate) ring: Keyring,
+}
+
+/// The open directory: the store plus the keys, shared by every surface.
+pub struct Directory {
+    store: Store,
+    keys: RwLock<KeyState>,
+    public_base: RwLock<String>,
+}
+
+impl Directory {
+    /// Prepares the data dir, opens the store (migrating it) and loads the keys.
+    pub fn open(config: &Config) -> Result<Directory, DirectoryError> {
+        prepare_data_dir(&config.data_dir)?;
+        let store = Store::open(&config.store_path())?;
+        let location =
+            MasterKeyLocation::resolve(config.master_key_file.as_deref(), &config.data_dir);
+        let keys = keys::load(&store, location)?;
+        Ok(Directory {
+            store,
+            keys: RwLock::new(keys),
+            public_base: RwLock::new(config.public_base(config.listen)),
+        })
+    }
+
+    /// The store (for the HTTP layer's health check and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Sets the public base URL once the listen address is known.
+    pub fn set_public_base(&self, base: String) {
+        if let Ok(mut guard) = self.public_base.write() {
+            *guard = base;
+        }
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_base
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+
+    /// The SCIM base URL of a tenant, as admins paste it into their IdP.
+    pub fn scim_endpoint(&self, slug: &str) -> String {
+        format!("{}/scim/v2/{slug}", self.public_base())
+    }
+
+    pub(crate) fn keys_read(&self) -> RwLockReadGuard<'_, KeyState> {
+        // A poisoned lock only means a panic elsewhere; the key state is still whole.
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn keys_write(&self) -> RwLockWriteGuard<'_, KeyState> {
+        self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends an audit row that concerns no stored change (a read, a refusal).
+    /// Not fsynced on its own: the next durable commit or shutdown persists it.
+    pub fn audit(&self, record: AuditRecord) -> Result<(), DirectoryError> {
+        self.store.write_lazy(|tx| tx.append_audit(&record))?;
+        Ok(())
+    }
+
+    /// The newest audit rows, optionally of one tenant.
+    pub fn audit_recent(
+        &self,
+        tenant_slug: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, DirectoryError> {
+        let view = self.store.read()?;
+        let tenant = match tenant_slug {
+            Some(slug) => Some(
+                view.tenant_by_slug(slug)?
+                    .ok_or_else(|| tenants::no_such_tenant(slug))?
+                    .id,
+            ),
+            None => None,
+        };
+        Ok(view.audit_recent(tenant, limit)?)
+    }
+
+    /// Makes every earlier commit durable (lazy audit rows included).
+    pub fn flush(&self) -> Result<(), DirectoryError> {
+        self.store.write(|_| Ok::<_, StoreError>(()))?;
+        Ok(())
+    }
+}
+
+/// An audit row stamped now.
+pub fn audit_row(
+    tenant: Option<u64>,
+    actor: &str,
+    action: &str,
+    detail: Option<String>,
+) -> AuditRecord {
+    AuditRecord {
+        ts: crate::now_unix(),
+        tenant,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        outcome: "ok".to_string(),
+        detail,
+        ..AuditRecord::default()
+    }
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), DirectoryError> {
+    let fail = |e: std::io::Error| DirectoryError::DataDir {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        // The data dir holds the store, the control socket and maybe the master key.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    } else if !dir.is_dir() {
+        return Err(DirectoryError::DataDir {
+            path: dir.display().to_string(),
+            reason: "not a directory".into(),
+        });
+    }
+    Ok(())
+}

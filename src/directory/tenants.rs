@@ -1,0 +1,261 @@
+//! Tenants: create, list, show, rename, delete, SCIM activation.
+
+use super::{Directory, DirectoryError, audit_row, credentials};
+use crate::store::Tx;
+use crate::store::records::TenantRecord;
+
+/// The IdP profiles a tenant can use.
+pub const IDP_PROFILES: [&str; 5] = ["okta", "entra", "jumpcloud", "onelogin", "generic"];
+
+const MAX_SLUG: usize = 63;
+
+pub(crate) fn no_such_tenant(slug: &str) -> DirectoryError {
+    DirectoryError::NotFound(format!("no tenant with slug {slug:?}"))
+}
+
+/// A tenant with the figures the CLI and console show beside it.
+#[derive(Clone, Debug)]
+pub struct TenantSummary {
+    /// The tenant.
+    pub tenant: TenantRecord,
+    /// Stored users (including deactivated).
+    pub users: u64,
+    /// Stored groups.
+    pub groups: u64,
+}
+
+/// Derives a slug from a display name: lowercase ASCII letters, digits and dashes.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let mut slug: String = slug.trim_end_matches('-').chars().take(MAX_SLUG).collect();
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    if slug.is_empty() {
+        "tenant".to_string()
+    } else {
+        slug
+    }
+}
+
+/// Checks a slug given by a user.
+pub fn validate_slug(slug: &str) -> Result<(), DirectoryError> {
+    let ok = !slug.is_empty()
+        && slug.len() <= MAX_SLUG
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(DirectoryError::Invalid(format!(
+            "invalid slug {slug:?}: use 1-{MAX_SLUG} lowercase letters, digits and inner dashes"
+        )))
+    }
+}
+
+fn validate_name(name: &str) -> Result<String, DirectoryError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(DirectoryError::Invalid(
+            "invalid name: use 1-200 printable characters".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn validate_idp(idp: &str) -> Result<String, DirectoryError> {
+    let idp = idp.trim().to_ascii_lowercase();
+    if IDP_PROFILES.contains(&idp.as_str()) {
+        Ok(idp)
+    } else {
+        Err(DirectoryError::Invalid(format!(
+            "unknown identity provider {idp:?}; choose one of {}",
+            IDP_PROFILES.join(", ")
+        )))
+    }
+}
+
+fn tenant_in(tx: &Tx, slug: &str) -> Result<TenantRecord, DirectoryError> {
+    tx.view()
+        .tenant_by_slug(slug)?
+        .ok_or_else(|| no_such_tenant(slug))
+}
+
+impl Directory {
+    /// Creates a tenant (SCIM inactive) with its basic-auth client credentials.
+    pub fn create_tenant(
+        &self,
+        name: &str,
+        slug: Option<&str>,
+        idp: Option<&str>,
+        actor: &str,
+    ) -> Result<TenantRecord, DirectoryError> {
+        let name = validate_name(name)?;
+        let idp = validate_idp(idp.unwrap_or("generic"))?;
+        if let Some(slug) = slug {
+            validate_slug(slug)?;
+        }
+        let keys = self.keys_read();
+        self.store.write(|tx| {
+            let slug = match slug {
+                Some(slug) => {
+                    if tx.view().tenant_by_slug(slug)?.is_some() {
+                        return Err(DirectoryError::Conflict(format!(
+                            "slug {slug:?} is already used by another tenant"
+                        )));
+                    }
+                    slug.to_string()
+                }
+                None => {
+                    let base = slugify(&name);
+                    let mut candidate = base.clone();
+                    let mut n = 2;
+                    while tx.view().tenant_by_slug(&candidate)?.is_some() {
+                        candidate = format!("{base}-{n}");
+                        n += 1;
+                    }
+                    candidate
+                }
+            };
+            let tenant = TenantRecord {
+                id: tx.next_seq("tenant")?,
+                slug,
+                name,
+                idp,
+                scim_active: false,
+                delete_policy: "soft".into(),
+                created: crate::now_unix(),
+            };
+            tx.put_tenant(&tenant)?;
+            credentials::create_basic_in(tx, &keys.ring, &tenant)?;
+            tx.append_audit(&audit_row(
+                Some(tenant.id),
+                actor,
+                "tenant.created",
+                Some(format!("slug {}", tenant.slug)),
+            ))?;
+            Ok(tenant)
+        })
+    }
+
+    /// One tenant by slug.
+    pub fn tenant(&self, slug: &str) -> Result<TenantRecord, DirectoryError> {
+        self.store
+            .read()?
+            .tenant_by_slug(slug)?
+            .ok_or_else(|| no_such_tenant(slug))
+    }
+
+    /// One tenant with its counts.
+    pub fn tenant_summary(&self, slug: &str) -> Result<TenantSummary, DirectoryError> {
+        let view = self.store.read()?;
+        let tenant = view
+            .tenant_by_slug(slug)?
+            .ok_or_else(|| no_such_tenant(slug))?;
+        let (users, groups) = view.resource_counts(tenant.id)?;
+        Ok(TenantSummary {
+            tenant,
+            users,
+            groups,
+        })
+    }
+
+    /// Every tenant with its counts, by id.
+    pub fn list_tenants(&self) -> Result<Vec<TenantSummary>, DirectoryError> {
+        let view = self.store.read()?;
+        let mut out = Vec::new();
+        for tenant in view.tenants()? {
+            let (users, groups) = view.resource_counts(tenant.id)?;
+            out.push(TenantSummary {
+                tenant,
+                users,
+                groups,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Changes a tenant's display name (the slug, used in IdP URLs, stays).
+    pub fn rename_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        actor: &str,
+    ) -> Result<TenantRecord, DirectoryError> {
+        let name = validate_name(name)?;
+        self.store.write(|tx| {
+            let mut tenant = tenant_in(tx, slug)?;
+            tenant.name = name;
+            tx.put_tenant(&tenant)?;
+            tx.append_audit(&audit_row(Some(tenant.id), actor, "tenant.renamed", None))?;
+            Ok(tenant)
+        })
+    }
+
+    /// Deletes a tenant and everything it owns.
+    pub fn delete_tenant(&self, slug: &str, actor: &str) -> Result<TenantRecord, DirectoryError> {
+        self.store.write(|tx| {
+            let tenant = tenant_in(tx, slug)?;
+            tx.delete_tenant(&tenant)?;
+            tx.append_audit(&audit_row(
+                Some(tenant.id),
+                actor,
+                "tenant.deleted",
+                Some(format!("slug {}", tenant.slug)),
+            ))?;
+            Ok(tenant)
+        })
+    }
+
+    /// Turns SCIM on or off for a tenant; credentials are kept either way.
+    pub fn set_scim_active(
+        &self,
+        slug: &str,
+        active: bool,
+        actor: &str,
+    ) -> Result<TenantRecord, DirectoryError> {
+        self.store.write(|tx| {
+            let mut tenant = tenant_in(tx, slug)?;
+            tenant.scim_active = active;
+            tx.put_tenant(&tenant)?;
+            let action = if active {
+                "scim.activated"
+            } else {
+                "scim.deactivated"
+            };
+            tx.append_audit(&audit_row(Some(tenant.id), actor, action, None))?;
+            Ok::<_, DirectoryError>(tenant)
+        })
+    }
+}
+
+/// Looks a tenant up inside a write transaction.
+pub(crate) fn require(tx: &Tx, slug: &str) -> Result<TenantRecord, DirectoryError> {
+    tenant_in(tx, slug)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Acme HR"), "acme-hr");
+        assert_eq!(slugify("  Ünïcode -- Co. "), "n-code-co");
+        assert_eq!(slugify("!!!"), "tenant");
+        assert!(validate_slug("acme-hr").is_ok());
+        assert!(validate_slug("Acme").is_err());
+        assert!(validate_slug("-a").is_err());
+        assert!(validate_slug("a/b").is_err());
+    }
+}

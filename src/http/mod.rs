@@ -1,0 +1,192 @@
+//! actix wiring: the server, middleware, and the routes of each surface.
+
+pub mod scim;
+pub mod throttle;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, Error, HttpResponse, HttpServer, web};
+
+use crate::config::{Config, LogFormat};
+use crate::control;
+use crate::directory::{Directory, DirectoryError};
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Opening the data dir, store or keys failed.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    /// Binding or running the HTTP server or control socket failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Installs the global log subscriber (stderr, text or JSON).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // A second init (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Registers every route; shared by the server and in-process tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(root))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .configure(crate::console::configure)
+        .configure(scim::configure);
+}
+
+async fn root() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/admin/"))
+        .finish()
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"status":"ok"}"#)
+}
+
+async fn readyz(dir: web::Data<Directory>) -> HttpResponse {
+    // Ready = the store answers a read at the current schema version.
+    let ready = dir
+        .store()
+        .read()
+        .and_then(|v| v.schema_version())
+        .map(|v| v == crate::store::SCHEMA_VERSION)
+        .unwrap_or(false);
+    if ready {
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ready"}"#)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("application/json")
+            .body(r#"{"status":"not ready"}"#)
+    }
+}
+
+/// The tenant slug of a SCIM path, for log lines.
+fn tenant_of(path: &str) -> &str {
+    path.strip_prefix("/scim/v2/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("-")
+}
+
+/// One log line per request: method, path (no query), status, latency, tenant.
+/// Headers are never logged, so neither are credentials.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let request_id = crate::crypto::token::random_id();
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    tracing::info!(
+        request_id = %&request_id[..12],
+        method = %method,
+        path = %path,
+        status,
+        latency_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+        tenant = tenant_of(&path),
+        "request"
+    );
+    result
+}
+
+/// Runs the server until SIGINT/SIGTERM, then closes the store cleanly.
+pub fn run(config: Config) -> Result<(), ServeError> {
+    // Opening first makes a second server on the same data dir fail before binding.
+    let dir = Arc::new(Directory::open(&config)?);
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(serve(config, dir.clone()));
+    if let Err(e) = dir.flush() {
+        tracing::warn!(error = %e, "final flush failed");
+    }
+    drop(dir);
+    tracing::info!("store closed; bye");
+    result
+}
+
+async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
+    let data = web::Data::from(dir.clone());
+    let throttle = web::Data::new(throttle::AuthThrottle::default());
+    let body_limit = config.body_limit;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(throttle.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::JsonConfig::default().limit(body_limit))
+            .wrap(
+                DefaultHeaders::new()
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::X_FRAME_OPTIONS, "DENY"))
+                    .add((header::REFERRER_POLICY, "no-referrer")),
+            )
+            .wrap(from_fn(log_request))
+            .configure(configure)
+    })
+    .shutdown_timeout(30)
+    .bind(config.listen)
+    .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| ServeError::Io("the server bound no address".into()))?;
+    let base = config.public_base(bound);
+    dir.set_public_base(base.clone());
+
+    let socket = config.socket_path();
+    let control_task = control::serve(dir.clone(), &socket)
+        .map_err(|e| ServeError::Io(format!("control socket {}: {e}", socket.display())))?;
+
+    // Stdout lines are part of the interface: tests and operators read them.
+    println!("roster: listening on {bound}");
+    println!("roster: console at {base}/admin/");
+    tracing::info!(%bound, data_dir = %config.data_dir.display(), "roster started");
+
+    let result = server
+        .run()
+        .await
+        .map_err(|e| ServeError::Io(format!("server error: {e}")));
+    control_task.abort();
+    let _ = std::fs::remove_file(&socket);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_from_path() {
+        assert_eq!(tenant_of("/scim/v2/acme/Users"), "acme");
+        assert_eq!(tenant_of("/healthz"), "-");
+    }
+}

@@ -1,0 +1,106 @@
+//! The `roster` binary: parse the command line and dispatch.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use roster::cli::{Cli, Commands, KeysCommand, ScimCommand, TenantCommand, TokenCommand};
+use roster::config::{Config, Overrides};
+use roster::control::{self, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut overrides = Overrides {
+        config_file: cli.global.config.clone(),
+        data_dir: cli.global.data_dir.clone(),
+        ..Overrides::default()
+    };
+    if let Commands::Serve(args) = &cli.command {
+        overrides.listen = args.listen.clone();
+        overrides.public_url = args.public_url.clone();
+        overrides.log_format = args.log_format.clone();
+        overrides.body_limit = args.body_limit.clone();
+    }
+    let config = match Config::load(&overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("roster: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = match cli.command {
+        Commands::Serve(_) => {
+            roster::http::init_logging(config.log_format);
+            return match roster::http::run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("roster: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Commands::Configtest => {
+            print!("{}", config.describe());
+            return ExitCode::SUCCESS;
+        }
+        Commands::Tenant(t) => match t {
+            TenantCommand::Create { name, slug, idp } => Command::TenantCreate { name, slug, idp },
+            TenantCommand::List => Command::TenantList,
+            TenantCommand::Show { slug } => Command::TenantShow { slug },
+            TenantCommand::Rename { slug, name } => Command::TenantRename { slug, name },
+            TenantCommand::Delete { slug } => Command::TenantDelete { slug },
+        },
+        Commands::Scim(s) => match s {
+            ScimCommand::Activate { tenant } => Command::ScimSetActive {
+                tenant,
+                active: true,
+            },
+            ScimCommand::Deactivate { tenant } => Command::ScimSetActive {
+                tenant,
+                active: false,
+            },
+            ScimCommand::Credentials { tenant, reveal } => {
+                Command::ScimCredentials { tenant, reveal }
+            }
+            ScimCommand::SetSecret { tenant } => {
+                let mut secret = String::new();
+                if let Err(e) = std::io::stdin().take(4096).read_to_string(&mut secret) {
+                    eprintln!("roster: cannot read the secret from standard input: {e}");
+                    return ExitCode::FAILURE;
+                }
+                Command::ScimSetSecret {
+                    tenant,
+                    secret: secret.trim_end_matches(['\r', '\n']).to_string(),
+                }
+            }
+        },
+        Commands::Token(t) => match t {
+            TokenCommand::Create {
+                tenant,
+                grace_minutes,
+            } => Command::TokenCreate {
+                tenant,
+                grace_minutes,
+            },
+            TokenCommand::List { tenant } => Command::TokenList { tenant },
+        },
+        Commands::Keys(k) => match k {
+            KeysCommand::Rotate => Command::KeysRotate,
+            KeysCommand::RotateMaster { new_key_file } => {
+                // The server may run in another working directory.
+                let path = std::path::absolute(&new_key_file).unwrap_or(new_key_file);
+                Command::KeysRotateMaster { new_key_file: path }
+            }
+            KeysCommand::Status => Command::KeysStatus,
+        },
+        Commands::Check => Command::Check,
+        Commands::Audit(a) => Command::Audit {
+            tenant: a.tenant,
+            limit: a.limit,
+        },
+    };
+    let reply = control::run_cli(&config, command);
+    let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
+    ExitCode::from(u8::try_from(reply.code).unwrap_or(1))
+}

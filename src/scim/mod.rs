@@ -1,0 +1,7 @@
+//! The SCIM 2.0 protocol, pure: no IO, no actix, no redb.
+
+pub mod discovery;
+pub mod error;
+
+/// Media type of SCIM requests and responses (RFC 7644 §3.1).
+pub const SCIM_MEDIA_TYPE: &str = "application/scim+json";

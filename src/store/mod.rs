@@ -1,0 +1,597 @@
+//! The store: the only module that imports redb.
+//!
+//! Layout (all tables in `tables.rs`): every tenant-owned key starts with the
+//! tenant id (u64, never reused). Values are `codec` records: one version byte,
+//! then JSON. `meta["schema_version"]` (u64 big-endian) drives `migrate`.
+//!
+//! One write path: every mutation runs inside `Store::write`, one redb write
+//! transaction per call (quick-repair, so a crash recovers at once), committed
+//! only if the closure returns `Ok`. Reads use MVCC snapshots and never block
+//! on the writer.
+
+pub mod codec;
+pub mod records;
+pub mod tables;
+
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
+};
+
+use records::{AuditRecord, CredentialKind, CredentialRecord, DekRecord, TenantRecord};
+use tables::*;
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// A store failure. Domain errors live in `directory`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store's lock.
+    #[error(
+        "the store {0} is in use by another roster process (redb lock held); stop it or use the management commands, which reach a running server over its control socket"
+    )]
+    AlreadyOpen(PathBuf),
+    /// The data dir was written by a newer roster.
+    #[error(
+        "the store was written by a newer roster (schema version {found}; this binary supports up to {supported}); install the newer version or restore a backup"
+    )]
+    NewerSchema {
+        /// Version found on disk.
+        found: u64,
+        /// Highest version this binary knows.
+        supported: u64,
+    },
+    /// A record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The storage layer failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+macro_rules! storage_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_errors!(
+    redb::Error,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// The open store.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+/// A write transaction: typed mutations. Reads go through `view()`.
+pub struct Tx {
+    inner: WriteTransaction,
+}
+
+/// A consistent snapshot for reads, inside or outside a write transaction.
+pub enum View<'a> {
+    /// A read-only MVCC snapshot.
+    Read(ReadTransaction),
+    /// The pending state of a write transaction.
+    Write(&'a WriteTransaction),
+}
+
+/// Runs `$body` with `$t` bound to the opened table, for either kind of view.
+macro_rules! with_table {
+    ($view:expr, $def:expr, |$t:ident| $body:expr) => {
+        match $view {
+            View::Read(tx) => {
+                let $t = tx.open_table($def)?;
+                $body
+            }
+            View::Write(tx) => {
+                let $t = tx.open_table($def)?;
+                $body
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Opens (or creates) the store file and runs pending migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.into()),
+            other => StoreError::Storage(format!("cannot open {}: {other}", path.display())),
+        })?;
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The single write path: one durable write transaction, committed iff `f` succeeds.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_with(Durability::Immediate, f)
+    }
+
+    /// As `write`, but the commit is made durable by the next durable commit
+    /// (for rows whose loss in a crash is acceptable, such as read audits).
+    pub fn write_lazy<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_with(Durability::None, f)
+    }
+
+    fn write_with<T, E: From<StoreError>>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut inner = self.db.begin_write().map_err(StoreError::from)?;
+        inner.set_durability(durability).map_err(StoreError::from)?;
+        if matches!(durability, Durability::Immediate) {
+            inner.set_quick_repair(true);
+        }
+        let mut tx = Tx { inner };
+        match f(&mut tx) {
+            Ok(value) => {
+                tx.inner.commit().map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Dropping aborts; an abort error would only hide the real one.
+                let _ = tx.inner.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// A read snapshot.
+    pub fn read(&self) -> Result<View<'static>, StoreError> {
+        Ok(View::Read(self.db.begin_read()?))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let found = self.read()?.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        // All pending steps and the version bump commit together: a failed
+        // migration leaves the previous data untouched.
+        self.write(|tx| {
+            for step in found..SCHEMA_VERSION {
+                MIGRATIONS[step as usize](tx)?;
+            }
+            tx.meta_put("schema_version", &SCHEMA_VERSION.to_be_bytes())
+        })
+    }
+}
+
+/// Migration step `i` takes schema version `i` to `i + 1`.
+const MIGRATIONS: [fn(&mut Tx) -> Result<(), StoreError>; 1] = [create_tables];
+
+fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
+    let t = &tx.inner;
+    t.open_table(META)?;
+    t.open_table(TENANTS)?;
+    t.open_table(TENANT_SLUGS)?;
+    t.open_table(USERS)?;
+    t.open_table(GROUPS)?;
+    t.open_table(USER_NAMES)?;
+    t.open_table(USER_EXTERNAL_IDS)?;
+    t.open_table(USER_EMAILS)?;
+    t.open_table(GROUP_NAMES)?;
+    t.open_table(MEMBERS)?;
+    t.open_table(MEMBER_OF)?;
+    t.open_table(CREDENTIALS)?;
+    t.open_table(TOKEN_HASHES)?;
+    t.open_table(KEYRING)?;
+    t.open_table(EVENTS)?;
+    t.open_table(AUDIT)?;
+    t.open_table(SESSIONS)?;
+    t.open_table(ADMINS)?;
+    Ok(())
+}
+
+fn decode_opt<T: serde::de::DeserializeOwned>(
+    value: Option<redb::AccessGuard<'_, &[u8]>>,
+) -> Result<Option<T>, StoreError> {
+    value.map(|v| codec::decode(v.value())).transpose()
+}
+
+impl View<'_> {
+    /// The schema version on disk (0 for a new file).
+    pub fn schema_version(&self) -> Result<u64, StoreError> {
+        let raw = match self {
+            View::Read(tx) => match tx.open_table(META) {
+                Ok(t) => t.get("schema_version")?.map(|v| v.value().to_vec()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            },
+            View::Write(tx) => {
+                let t = tx.open_table(META)?;
+                t.get("schema_version")?.map(|v| v.value().to_vec())
+            }
+        };
+        match raw {
+            None => Ok(0),
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("schema_version is not 8 bytes".into())),
+        }
+    }
+
+    /// A meta value.
+    pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        with_table!(self, META, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
+    }
+
+    /// A tenant by id.
+    pub fn tenant(&self, id: u64) -> Result<Option<TenantRecord>, StoreError> {
+        with_table!(self, TENANTS, |t| decode_opt(t.get(id)?))
+    }
+
+    /// A tenant by slug.
+    pub fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRecord>, StoreError> {
+        let id = with_table!(self, TENANT_SLUGS, |t| t.get(slug)?.map(|v| v.value()));
+        match id {
+            Some(id) => self.tenant(id),
+            None => Ok(None),
+        }
+    }
+
+    /// All tenants, by id.
+    pub fn tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        with_table!(self, TENANTS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (_, v) = row?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// One credential.
+    pub fn credential(
+        &self,
+        tenant: u64,
+        id: &str,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        with_table!(self, CREDENTIALS, |t| decode_opt(t.get((tenant, id))?))
+    }
+
+    /// The credentials of a tenant.
+    pub fn credentials_of(&self, tenant: u64) -> Result<Vec<CredentialRecord>, StoreError> {
+        with_table!(self, CREDENTIALS, |t| {
+            let mut out = Vec::new();
+            for row in t.range((tenant, "")..(tenant + 1, ""))? {
+                let (_, v) = row?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The credential whose bearer token hashes to `hash`, within one tenant.
+    pub fn credential_by_token_hash(
+        &self,
+        tenant: u64,
+        hash: &[u8],
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        let id = with_table!(self, TOKEN_HASHES, |t| t
+            .get((tenant, hash))?
+            .map(|v| v.value().to_string()));
+        match id {
+            Some(id) => self.credential(tenant, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// Every credential of every tenant (key rotation and integrity checks).
+    pub fn all_credentials(&self) -> Result<Vec<CredentialRecord>, StoreError> {
+        with_table!(self, CREDENTIALS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (_, v) = row?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// All data keys, by id.
+    pub fn deks(&self) -> Result<Vec<DekRecord>, StoreError> {
+        with_table!(self, KEYRING, |t| {
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (_, v) = row?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Audit rows, newest first, optionally of one tenant, at most `limit`.
+    pub fn audit_recent(
+        &self,
+        tenant: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        with_table!(self, AUDIT, |t| {
+            let mut out = Vec::new();
+            for row in t.iter()?.rev() {
+                let (_, v) = row?;
+                let rec: AuditRecord = codec::decode(v.value())?;
+                if tenant.is_none() || rec.tenant == tenant {
+                    out.push(rec);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Number of rows a tenant owns in `USERS` and `GROUPS`.
+    pub fn resource_counts(&self, tenant: u64) -> Result<(u64, u64), StoreError> {
+        let users = with_table!(
+            self,
+            USERS,
+            |t| t.range((tenant, "")..(tenant + 1, ""))?.count() as u64
+        );
+        let groups = with_table!(
+            self,
+            GROUPS,
+            |t| t.range((tenant, "")..(tenant + 1, ""))?.count() as u64
+        );
+        Ok((users, groups))
+    }
+}
+
+impl Tx {
+    /// Reads within this transaction (sees its own pending writes).
+    pub fn view(&self) -> View<'_> {
+        View::Write(&self.inner)
+    }
+
+    /// Sets a meta value.
+    pub fn meta_put(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.open_table(META)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Returns the next value of a named counter in `meta` (starting at 1).
+    pub fn next_seq(&mut self, name: &str) -> Result<u64, StoreError> {
+        let key = format!("seq:{name}");
+        let current = match self.view().meta_get(&key)? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt(format!("{key} is not 8 bytes")))?,
+            None => 0,
+        };
+        let next = current + 1;
+        self.meta_put(&key, &next.to_be_bytes())?;
+        Ok(next)
+    }
+
+    /// Inserts or updates a tenant and its slug index. The caller checks slug uniqueness.
+    pub fn put_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        if let Some(old) = self.view().tenant(tenant.id)? {
+            if old.slug != tenant.slug {
+                self.inner
+                    .open_table(TENANT_SLUGS)?
+                    .remove(old.slug.as_str())?;
+            }
+        }
+        self.inner
+            .open_table(TENANTS)?
+            .insert(tenant.id, codec::encode(tenant)?.as_slice())?;
+        self.inner
+            .open_table(TENANT_SLUGS)?
+            .insert(tenant.slug.as_str(), tenant.id)?;
+        Ok(())
+    }
+
+    /// Deletes a tenant and every row it owns, in every table.
+    pub fn delete_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        let id = tenant.id;
+        self.inner.open_table(TENANTS)?.remove(id)?;
+        self.inner
+            .open_table(TENANT_SLUGS)?
+            .remove(tenant.slug.as_str())?;
+        for def in [USERS, GROUPS, CREDENTIALS] {
+            self.inner
+                .open_table(def)?
+                .retain_in((id, "")..(id + 1, ""), |_, _| false)?;
+        }
+        for def in [USER_NAMES, USER_EXTERNAL_IDS, GROUP_NAMES] {
+            self.inner
+                .open_table(def)?
+                .retain_in((id, "")..(id + 1, ""), |_, _| false)?;
+        }
+        for def in [USER_EMAILS, MEMBERS, MEMBER_OF] {
+            self.inner
+                .open_table(def)?
+                .retain_in((id, "", "")..(id + 1, "", ""), |_, _| false)?;
+        }
+        let empty: &[u8] = &[];
+        self.inner
+            .open_table(TOKEN_HASHES)?
+            .retain_in((id, empty)..(id + 1, empty), |_, _| false)?;
+        self.inner
+            .open_table(EVENTS)?
+            .retain_in((id, 0)..(id + 1, 0), |_, _| false)?;
+        Ok(())
+    }
+
+    /// Inserts or updates a credential, keeping the token-hash index in step.
+    pub fn put_credential(&mut self, cred: &CredentialRecord) -> Result<(), StoreError> {
+        if cred.kind == CredentialKind::Bearer && !cred.token_hash.is_empty() {
+            self.inner
+                .open_table(TOKEN_HASHES)?
+                .insert((cred.tenant, cred.token_hash.as_slice()), cred.id.as_str())?;
+        }
+        self.inner.open_table(CREDENTIALS)?.insert(
+            (cred.tenant, cred.id.as_str()),
+            codec::encode(cred)?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Removes a credential and its token-hash index row.
+    pub fn delete_credential(&mut self, cred: &CredentialRecord) -> Result<(), StoreError> {
+        if !cred.token_hash.is_empty() {
+            self.inner
+                .open_table(TOKEN_HASHES)?
+                .remove((cred.tenant, cred.token_hash.as_slice()))?;
+        }
+        self.inner
+            .open_table(CREDENTIALS)?
+            .remove((cred.tenant, cred.id.as_str()))?;
+        Ok(())
+    }
+
+    /// Inserts or updates a data key.
+    pub fn put_dek(&mut self, dek: &DekRecord) -> Result<(), StoreError> {
+        self.inner
+            .open_table(KEYRING)?
+            .insert(dek.id, codec::encode(dek)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Appends an audit row and returns its sequence number.
+    pub fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
+        let mut table = self.inner.open_table(AUDIT)?;
+        let seq = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+        let mut record = record.clone();
+        record.seq = seq;
+        table.insert(seq, codec::encode(&record)?.as_slice())?;
+        Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: u64, slug: &str) -> TenantRecord {
+        TenantRecord {
+            id,
+            slug: slug.into(),
+            name: slug.into(),
+            idp: "generic".into(),
+            scim_active: true,
+            delete_policy: "soft".into(),
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn migrates_once_and_refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.read().unwrap().schema_version().unwrap(),
+            SCHEMA_VERSION
+        );
+        store
+            .write(|tx| tx.meta_put("schema_version", &99u64.to_be_bytes()))
+            .unwrap();
+        drop(store);
+        match Store::open(&path) {
+            Err(StoreError::NewerSchema { found: 99, .. }) => {}
+            other => panic!("expected NewerSchema, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn second_open_is_refused_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let _first = Store::open(&path).unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::AlreadyOpen(_))
+        ));
+    }
+
+    #[test]
+    fn failed_write_changes_nothing_and_tenant_delete_is_scoped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        store
+            .write(|tx| {
+                tx.put_tenant(&tenant(1, "a"))?;
+                tx.put_tenant(&tenant(2, "b"))
+            })
+            .unwrap();
+        let failed: Result<(), StoreError> = store.write(|tx| {
+            tx.put_tenant(&tenant(3, "c"))?;
+            Err(StoreError::Corrupt("boom".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(store.read().unwrap().tenants().unwrap().len(), 2);
+
+        let cred = |tenant: u64, id: &str| CredentialRecord {
+            id: id.into(),
+            tenant,
+            kind: CredentialKind::Bearer,
+            created: 0,
+            updated: 0,
+            token_hash: vec![tenant as u8; 32],
+            hint: None,
+            expires_at: None,
+            client_id: None,
+            sealed_secret: vec![],
+        };
+        store
+            .write(|tx| {
+                tx.put_credential(&cred(1, "x"))?;
+                tx.put_credential(&cred(2, "y"))
+            })
+            .unwrap();
+        store.write(|tx| tx.delete_tenant(&tenant(1, "a"))).unwrap();
+        let view = store.read().unwrap();
+        assert!(view.tenant_by_slug("a").unwrap().is_none());
+        assert!(
+            view.credential_by_token_hash(1, &[1; 32])
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            view.credential_by_token_hash(2, &[2; 32])
+                .unwrap()
+                .unwrap()
+                .id,
+            "y"
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The records the store keeps: plain data, encoded by `codec`.
+
+use serde::{Deserialize, Serialize};
+
+use super::codec::b64;
+
+/// A tenant: one integration with its own SCIM endpoint and credentials.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// Numeric id, never reused; the key prefix of every row of the tenant.
+    pub id: u64,
+    /// URL-safe unique name used in `/scim/v2/{slug}/`.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// IdP profile: okta, entra, jumpcloud, onelogin or generic.
+    pub idp: String,
+    /// Whether SCIM requests are served.
+    pub scim_active: bool,
+    /// "soft" (tombstone) or "hard" delete of SCIM resources.
+    pub delete_policy: String,
+    /// Creation time (Unix seconds).
+    pub created: i64,
+}
+
+/// What kind of SCIM credential a row holds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// A bearer token; only its SHA-256 is stored.
+    Bearer,
+    /// HTTP basic client id and a sealed secret.
+    Basic,
+}
+
+/// A SCIM credential of a tenant.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// Credential id (logged instead of the secret).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: u64,
+    /// Bearer or basic.
+    pub kind: CredentialKind,
+    /// Creation time.
+    pub created: i64,
+    /// Last change time.
+    pub updated: i64,
+    /// Bearer: SHA-256 of the token.
+    #[serde(default, with = "b64", skip_serializing_if = "Vec::is_empty")]
+    pub token_hash: Vec<u8>,
+    /// Bearer: a non-secret hint such as `rst_…Ab12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Bearer: the token stops working at this time (set when it is rotated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Basic: the client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Basic: the secret, sealed under a data key.
+    #[serde(default, with = "b64", skip_serializing_if = "Vec::is_empty")]
+    pub sealed_secret: Vec<u8>,
+}
+
+/// Life-cycle state of a data key.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DekState {
+    /// Seals new secrets.
+    Active,
+    /// Replaced; its key material is destroyed and nothing is sealed under it.
+    Retired,
+}
+
+/// A data encryption key, its material sealed by the master key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DekRecord {
+    /// Key id, written into every ciphertext header.
+    pub id: u32,
+    /// Active or retired.
+    pub state: DekState,
+    /// Creation time.
+    pub created: i64,
+    /// Retirement time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
+    /// The key sealed by the master key; empty once retired.
+    #[serde(default, with = "b64", skip_serializing_if = "Vec::is_empty")]
+    pub wrapped: Vec<u8>,
+}
+
+/// One provisioning-log row: who did what, from where, with what outcome. Never a secret.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct AuditRecord {
+    /// Sequence number (assigned on append).
+    #[serde(default)]
+    pub seq: u64,
+    /// Time (Unix seconds).
+    pub ts: i64,
+    /// Tenant, when the action concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<u64>,
+    /// Who: `cli`, `scim`, `admin:<name>`...
+    pub actor: String,
+    /// What: `scim.request`, `token.generated`, `keys.rotated`...
+    pub action: String,
+    /// `ok` or `error`.
+    pub outcome: String,
+    /// Remote address, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// HTTP method of a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Path of a request (no query string: it may carry personal data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// HTTP status of a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Latency of a request in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Credential id used (never the secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// Free text without secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
