@@ -91,7 +91,7 @@ pub enum AuthFailure {
     /// No valid credential of this tenant (401). The reason is for logs only.
     Unauthorized(&'static str),
     /// Valid credential, but the tenant's SCIM is deactivated (403).
-    Inactive(ScimPrincipal),
+    Inactive(Box<ScimPrincipal>),
     /// The lookup itself failed (500).
     Internal(DirectoryError),
 }
@@ -328,7 +328,7 @@ impl Directory {
             credential_id,
         };
         if !principal.tenant.scim_active {
-            return Err(AuthFailure::Inactive(principal));
+            return Err(AuthFailure::Inactive(Box::new(principal)));
         }
         Ok(principal)
     }

@@ -1,6 +1,7 @@
 //! Tenants: create, list, show, rename, delete, SCIM activation.
 
 use super::{Directory, DirectoryError, audit_row, credentials};
+use crate::crypto::Keyring;
 use crate::store::Tx;
 use crate::store::records::TenantRecord;
 
@@ -85,6 +86,49 @@ fn validate_idp(idp: &str) -> Result<String, DirectoryError> {
     }
 }
 
+/// Inserts a validated new tenant; an explicit slug must be free, a derived one
+/// gets a numeric suffix until it is.
+fn insert_new(
+    tx: &mut Tx,
+    ring: &Keyring,
+    name: String,
+    slug: Option<&str>,
+    idp: String,
+) -> Result<TenantRecord, DirectoryError> {
+    let slug = match slug {
+        Some(slug) => {
+            if tx.view().tenant_by_slug(slug)?.is_some() {
+                return Err(DirectoryError::Conflict(format!(
+                    "slug {slug:?} is already used by another tenant"
+                )));
+            }
+            slug.to_string()
+        }
+        None => {
+            let base = slugify(&name);
+            let mut candidate = base.clone();
+            let mut n = 2;
+            while tx.view().tenant_by_slug(&candidate)?.is_some() {
+                candidate = format!("{base}-{n}");
+                n += 1;
+            }
+            candidate
+        }
+    };
+    let tenant = TenantRecord {
+        id: tx.next_seq("tenant")?,
+        slug,
+        name,
+        idp,
+        scim_active: false,
+        delete_policy: "soft".into(),
+        created: crate::now_unix(),
+    };
+    tx.put_tenant(&tenant)?;
+    credentials::create_basic_in(tx, ring, &tenant)?;
+    Ok(tenant)
+}
+
 fn tenant_in(tx: &Tx, slug: &str) -> Result<TenantRecord, DirectoryError> {
     tx.view()
         .tenant_by_slug(slug)?
@@ -107,37 +151,7 @@ impl Directory {
         }
         let keys = self.keys_read();
         self.store.write(|tx| {
-            let slug = match slug {
-                Some(slug) => {
-                    if tx.view().tenant_by_slug(slug)?.is_some() {
-                        return Err(DirectoryError::Conflict(format!(
-                            "slug {slug:?} is already used by another tenant"
-                        )));
-                    }
-                    slug.to_string()
-                }
-                None => {
-                    let base = slugify(&name);
-                    let mut candidate = base.clone();
-                    let mut n = 2;
-                    while tx.view().tenant_by_slug(&candidate)?.is_some() {
-                        candidate = format!("{base}-{n}");
-                        n += 1;
-                    }
-                    candidate
-                }
-            };
-            let tenant = TenantRecord {
-                id: tx.next_seq("tenant")?,
-                slug,
-                name,
-                idp,
-                scim_active: false,
-                delete_policy: "soft".into(),
-                created: crate::now_unix(),
-            };
-            tx.put_tenant(&tenant)?;
-            credentials::create_basic_in(tx, &keys.ring, &tenant)?;
+            let tenant = insert_new(tx, &keys.ring, name, slug, idp)?;
             tx.append_audit(&audit_row(
                 Some(tenant.id),
                 actor,
@@ -145,6 +159,30 @@ impl Directory {
                 Some(format!("slug {}", tenant.slug)),
             ))?;
             Ok(tenant)
+        })
+    }
+
+    /// Creates `count` tenants named "{prefix} {n}" in one transaction, each with
+    /// its sealed basic secret (seeding for load tools and crash tests).
+    pub fn create_tenants_bulk(
+        &self,
+        prefix: &str,
+        count: usize,
+        actor: &str,
+    ) -> Result<usize, DirectoryError> {
+        let keys = self.keys_read();
+        self.store.write(|tx| {
+            for n in 1..=count {
+                let name = validate_name(&format!("{prefix} {n}"))?;
+                insert_new(tx, &keys.ring, name, None, "generic".into())?;
+            }
+            tx.append_audit(&audit_row(
+                None,
+                actor,
+                "tenant.created",
+                Some(format!("{count} tenants \"{prefix} 1..{count}\"")),
+            ))?;
+            Ok(count)
         })
     }
 

@@ -111,7 +111,7 @@ async fn log_request(
         path = %path,
         status,
         latency_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
-        tenant = tenant_of(&path),
+        tenant = %tenant_of(&path),
         "request"
     );
     result

@@ -55,15 +55,15 @@ async fn authenticate(
         .unwrap_or_default()
         .to_string();
 
-    if let (Some(throttle), Some(ip)) = (&throttle, ip) {
-        if let Err(wait) = throttle.check(ip) {
-            let err = ScimError::new(429, "too many failed authentication attempts; retry later");
-            let mut resp = error_response(req, &err);
-            if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            return Ok(resp);
+    if let (Some(throttle), Some(ip)) = (&throttle, ip)
+        && let Err(wait) = throttle.check(ip)
+    {
+        let err = ScimError::new(429, "too many failed authentication attempts; retry later");
+        let mut resp = error_response(req, &err);
+        if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, value);
         }
+        return Ok(resp);
     }
 
     let authorization = req

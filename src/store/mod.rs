@@ -192,8 +192,10 @@ impl Store {
     }
 }
 
+type Migration = fn(&mut Tx) -> Result<(), StoreError>;
+
 /// Migration step `i` takes schema version `i` to `i + 1`.
-const MIGRATIONS: [fn(&mut Tx) -> Result<(), StoreError>; 1] = [create_tables];
+const MIGRATIONS: [Migration; 1] = [create_tables];
 
 fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
     let t = &tx.inner;
@@ -403,12 +405,12 @@ impl Tx {
 
     /// Inserts or updates a tenant and its slug index. The caller checks slug uniqueness.
     pub fn put_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError> {
-        if let Some(old) = self.view().tenant(tenant.id)? {
-            if old.slug != tenant.slug {
-                self.inner
-                    .open_table(TENANT_SLUGS)?
-                    .remove(old.slug.as_str())?;
-            }
+        if let Some(old) = self.view().tenant(tenant.id)?
+            && old.slug != tenant.slug
+        {
+            self.inner
+                .open_table(TENANT_SLUGS)?
+                .remove(old.slug.as_str())?;
         }
         self.inner
             .open_table(TENANTS)?
