@@ -12,6 +12,7 @@
 
 pub mod envelope;
 pub mod master;
+pub mod password;
 pub mod token;
 
 pub use envelope::{CryptoError, KeyBytes, Keyring, SealContext};

@@ -3,6 +3,7 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod resource;
 pub mod schema;
 
 /// Media type of SCIM requests and responses (RFC 7644 §3.1).
