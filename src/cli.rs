@@ -43,6 +43,9 @@ pub enum Commands {
     /// Generate and list SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Register, list and remove custom SCIM schema extensions of a tenant.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Rotate the data key or the master key, or show the keyring.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -155,6 +158,38 @@ pub enum TokenCommand {
         /// Tenant slug.
         #[arg(long)]
         tenant: String,
+    },
+}
+
+/// `roster schema ...`
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Register an extension schema (RFC 7643 section 7 JSON) for users or groups.
+    Add {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// File holding the schema JSON (with "id" and "attributes").
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Resource type it extends: user or group.
+        #[arg(long, default_value = "user")]
+        applies_to: String,
+    },
+    /// List a tenant's extension schemas.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Unregister an extension schema (values already stored are kept).
+    Remove {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Schema URN.
+        #[arg(long)]
+        id: String,
     },
 }
 

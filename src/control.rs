@@ -91,6 +91,27 @@ pub enum Command {
         /// Slug.
         tenant: String,
     },
+    /// Register a custom schema extension.
+    SchemaAdd {
+        /// Slug.
+        tenant: String,
+        /// The schema document.
+        schema: serde_json::Value,
+        /// "user" or "group".
+        applies_to: String,
+    },
+    /// List a tenant's custom schema extensions.
+    SchemaList {
+        /// Slug.
+        tenant: String,
+    },
+    /// Unregister a custom schema extension.
+    SchemaRemove {
+        /// Slug.
+        tenant: String,
+        /// Schema URN.
+        id: String,
+    },
     /// Rotate the data key.
     KeysRotate,
     /// Re-wrap data keys under a new master key.
@@ -267,6 +288,28 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                     crate::format_time(c.created)
                 );
             }
+        }
+        Command::SchemaAdd {
+            tenant,
+            schema,
+            applies_to,
+        } => {
+            let id = dir.add_extension(&tenant, &schema, &applies_to, ACTOR)?;
+            let _ = writeln!(out, "registered {id} for tenant {tenant}");
+        }
+        Command::SchemaList { tenant } => {
+            for ext in dir.tenant(&tenant)?.extensions {
+                let _ = writeln!(
+                    out,
+                    "{} ({})",
+                    ext.schema["id"].as_str().unwrap_or("?"),
+                    ext.applies_to
+                );
+            }
+        }
+        Command::SchemaRemove { tenant, id } => {
+            dir.remove_extension(&tenant, &id, ACTOR)?;
+            let _ = writeln!(out, "removed {id} from tenant {tenant}");
         }
         Command::KeysRotate => {
             let r = dir.rotate_data_key(ACTOR)?;

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::directory::DirectoryError;
 use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::error::ScimError;
+use crate::store::StoreError;
 
 impl std::fmt::Display for ScimError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,6 +25,12 @@ impl ResponseError for ScimError {
         HttpResponse::build(self.status_code())
             .content_type(SCIM_MEDIA_TYPE)
             .body(self.body().to_string())
+    }
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        DirectoryError::from(e).into()
     }
 }
 

@@ -4,7 +4,9 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use roster::cli::{Cli, Commands, KeysCommand, ScimCommand, TenantCommand, TokenCommand};
+use roster::cli::{
+    Cli, Commands, KeysCommand, SchemaCommand, ScimCommand, TenantCommand, TokenCommand,
+};
 use roster::config::{Config, Overrides};
 use roster::control::{self, Command};
 
@@ -83,6 +85,30 @@ fn main() -> ExitCode {
                 grace_minutes,
             },
             TokenCommand::List { tenant } => Command::TokenList { tenant },
+        },
+        Commands::Schema(sc) => match sc {
+            SchemaCommand::Add {
+                tenant,
+                file,
+                applies_to,
+            } => {
+                let parsed = std::fs::read_to_string(&file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
+                match parsed {
+                    Ok(schema) => Command::SchemaAdd {
+                        tenant,
+                        schema,
+                        applies_to,
+                    },
+                    Err(e) => {
+                        eprintln!("roster: cannot read schema {}: {e}", file.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            SchemaCommand::List { tenant } => Command::SchemaList { tenant },
+            SchemaCommand::Remove { tenant, id } => Command::SchemaRemove { tenant, id },
         },
         Commands::Keys(k) => match k {
             KeysCommand::Rotate => Command::KeysRotate,

@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod keys;
+pub mod resources;
 pub mod tenants;
 
 use std::os::unix::fs::PermissionsExt;

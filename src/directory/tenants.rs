@@ -3,7 +3,7 @@
 use super::{Directory, DirectoryError, audit_row, credentials};
 use crate::crypto::Keyring;
 use crate::store::Tx;
-use crate::store::records::TenantRecord;
+use crate::store::records::{StoredExtension, TenantRecord};
 
 /// The IdP profiles a tenant can use.
 pub const IDP_PROFILES: [&str; 5] = ["okta", "entra", "jumpcloud", "onelogin", "generic"];
@@ -123,6 +123,7 @@ fn insert_new(
         scim_active: false,
         delete_policy: "soft".into(),
         created: crate::now_unix(),
+        extensions: Vec::new(),
     };
     tx.put_tenant(&tenant)?;
     credentials::create_basic_in(tx, ring, &tenant)?;
@@ -252,6 +253,83 @@ impl Directory {
                 Some(format!("slug {}", tenant.slug)),
             ))?;
             Ok(tenant)
+        })
+    }
+
+    /// Registers a custom schema extension (RFC 7643 §7 JSON) for users or groups.
+    pub fn add_extension(
+        &self,
+        slug: &str,
+        schema: &serde_json::Value,
+        applies_to: &str,
+        actor: &str,
+    ) -> Result<String, DirectoryError> {
+        let parsed = crate::scim::schema::Schema::from_json(schema)
+            .map_err(|e| DirectoryError::Invalid(e.detail))?;
+        let applies_to = match applies_to.to_ascii_lowercase().as_str() {
+            "user" | "users" => "User",
+            "group" | "groups" => "Group",
+            other => {
+                return Err(DirectoryError::Invalid(format!(
+                    "an extension applies to user or group, not {other:?}"
+                )));
+            }
+        };
+        self.store.write(|tx| {
+            let mut tenant = tenant_in(tx, slug)?;
+            if tenant.extensions.iter().any(|e| {
+                e.schema["id"]
+                    .as_str()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&parsed.id))
+            }) {
+                return Err(DirectoryError::Conflict(format!(
+                    "schema {} is already registered for this tenant",
+                    parsed.id
+                )));
+            }
+            tenant.extensions.push(StoredExtension {
+                applies_to: applies_to.to_string(),
+                schema: schema.clone(),
+            });
+            tx.put_tenant(&tenant)?;
+            tx.append_audit(&audit_row(
+                Some(tenant.id),
+                actor,
+                "schema.added",
+                Some(parsed.id.clone()),
+            ))?;
+            Ok(parsed.id.clone())
+        })
+    }
+
+    /// Unregisters a custom schema extension (stored values stay on the resources).
+    pub fn remove_extension(
+        &self,
+        slug: &str,
+        urn: &str,
+        actor: &str,
+    ) -> Result<(), DirectoryError> {
+        self.store.write(|tx| {
+            let mut tenant = tenant_in(tx, slug)?;
+            let before = tenant.extensions.len();
+            tenant.extensions.retain(|e| {
+                !e.schema["id"]
+                    .as_str()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(urn))
+            });
+            if tenant.extensions.len() == before {
+                return Err(DirectoryError::NotFound(format!(
+                    "schema {urn} is not registered for this tenant"
+                )));
+            }
+            tx.put_tenant(&tenant)?;
+            tx.append_audit(&audit_row(
+                Some(tenant.id),
+                actor,
+                "schema.removed",
+                Some(urn.to_string()),
+            ))?;
+            Ok(())
         })
     }
 

@@ -140,6 +140,7 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
             .app_data(data.clone())
             .app_data(throttle.clone())
             .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::Data::new(scim::BodyLimit(body_limit)))
             .app_data(web::JsonConfig::default().limit(body_limit))
             .wrap(
                 DefaultHeaders::new()

@@ -8,25 +8,77 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 
+use actix_web::http::StatusCode;
+use futures_util::StreamExt;
+use serde_json::Value;
+
 use super::throttle::AuthThrottle;
+use crate::directory::resources::{Rendered, none_match_hits};
 use crate::directory::{AuthFailure, Directory, ScimPrincipal};
 use crate::scim::SCIM_MEDIA_TYPE;
-use crate::scim::discovery::service_provider_config;
+use crate::scim::discovery::{self, service_provider_config};
 use crate::scim::error::ScimError;
+use crate::scim::query::ListQuery;
+use crate::scim::schema::ResourceKind;
 use crate::store::records::AuditRecord;
 
 /// Routes under `/scim/v2/{tenant}`; every one passes `authenticate` first.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use ResourceKind::{Group, User};
     cfg.service(
         web::scope("/scim/v2/{tenant}")
             .wrap(actix_web::middleware::from_fn(authenticate))
-            .route(
+            .service(only_get(
                 "/ServiceProviderConfig",
-                web::get().to(service_provider_config_handler),
+                service_provider_config_handler,
+            ))
+            .service(only_get("/ResourceTypes", resource_types_handler))
+            .service(only_get("/ResourceTypes/{name}", resource_type_handler))
+            .service(only_get("/Schemas", schemas_handler))
+            .service(only_get("/Schemas/{id}", schema_handler))
+            .service(
+                web::resource("/.search")
+                    .route(web::post().to(|r, d, p| search(r, d, p, vec![User, Group])))
+                    .default_service(web::to(method_not_allowed)),
             )
+            .service(collection("/Users", User))
+            .service(collection("/Groups", Group))
             .default_service(web::to(not_found)),
     )
     .service(web::scope("/scim").default_service(web::to(not_found)));
+}
+
+fn only_get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+fn collection(path: &str, kind: ResourceKind) -> actix_web::Scope {
+    web::scope(path)
+        .service(
+            web::resource("")
+                .route(web::get().to(move |r, d| list(r, d, kind)))
+                .route(web::post().to(move |r, d, p| create(r, d, p, kind)))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/.search")
+                .route(web::post().to(move |r, d, p| search(r, d, p, vec![kind])))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/{id}")
+                .route(web::get().to(move |r, d| get_one(r, d, kind)))
+                .route(web::put().to(move |r, d, p| replace(r, d, p, kind)))
+                .route(web::delete().to(move |r, d| delete(r, d, kind)))
+                .default_service(web::to(method_not_allowed)),
+        )
 }
 
 fn error_response(req: ServiceRequest, err: &ScimError) -> ServiceResponse<BoxBody> {
@@ -129,6 +181,9 @@ async fn authenticate(
         }
     };
 
+    if let Some(notes) = response.request().extensions().get::<AuditNotes>() {
+        audit.detail = Some(notes.0.join("; "));
+    }
     let status = response.status().as_u16();
     audit.status = Some(status);
     audit.outcome = if status < 400 { "ok" } else { "error" }.into();
@@ -148,15 +203,297 @@ fn principal(req: &HttpRequest) -> Result<ScimPrincipal, ScimError> {
         .ok_or_else(|| ScimError::new(401, "authentication required"))
 }
 
+/// Leniency notes of a request, picked up by the audit row.
+#[derive(Clone, Debug, Default)]
+pub struct AuditNotes(pub Vec<String>);
+
+fn note(req: &HttpRequest, notes: Vec<String>) {
+    if !notes.is_empty() {
+        req.extensions_mut().insert(AuditNotes(notes));
+    }
+}
+
+/// Runs blocking directory work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    web::block(f)
+        .await
+        .map_err(|_| ScimError::new(500, "internal error; see the server log"))?
+}
+
+fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(SCIM_MEDIA_TYPE)
+        .body(body.to_string())
+}
+
+fn resource_response(status: StatusCode, rendered: &Rendered) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder
+        .content_type(SCIM_MEDIA_TYPE)
+        .insert_header((header::ETAG, rendered.etag.clone()));
+    if status == StatusCode::CREATED
+        && let Some(location) = rendered.body["meta"]["location"].as_str()
+    {
+        builder.insert_header((header::LOCATION, location.to_string()));
+    }
+    builder.body(rendered.body.to_string())
+}
+
+fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn query_params(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimError> {
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .map_err(|_| ScimError::typed(400, "invalidSyntax", "the query string is malformed"))
+}
+
+/// Reads a JSON body within the configured limit: 413 beyond it, 400 if not JSON.
+async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, ScimError> {
+    if let Some(ct) = header_value(req, header::CONTENT_TYPE) {
+        let ct = ct.to_ascii_lowercase();
+        if !ct.contains("json") {
+            return Err(ScimError::typed(
+                415,
+                "invalidSyntax",
+                format!("send application/scim+json, not {ct}"),
+            ));
+        }
+    }
+    let limit = req
+        .app_data::<web::Data<BodyLimit>>()
+        .map(|l| l.0)
+        .unwrap_or(crate::config::DEFAULT_BODY_LIMIT);
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| ScimError::typed(400, "invalidSyntax", "the body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ScimError::new(
+                413,
+                format!("the request body exceeds the limit of {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ScimError::typed(
+            400,
+            "invalidSyntax",
+            "the request body is empty",
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        ScimError::typed(
+            400,
+            "invalidSyntax",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// The request body limit, shared with handlers that read the payload themselves.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
 async fn service_provider_config_handler(
     req: HttpRequest,
     dir: web::Data<Directory>,
 ) -> Result<HttpResponse, ScimError> {
     let principal = principal(&req)?;
     let body = service_provider_config(&dir.scim_endpoint(&principal.tenant.slug));
-    Ok(HttpResponse::Ok()
-        .content_type(SCIM_MEDIA_TYPE)
-        .body(body.to_string()))
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn resource_types_handler(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let body = discovery::list(discovery::resource_types(&ctx.registry, &ctx.base));
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn resource_type_handler(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let name = &path.1;
+    discovery::resource_types(&ctx.registry, &ctx.base)
+        .into_iter()
+        .find(|rt| {
+            rt["id"]
+                .as_str()
+                .is_some_and(|id| id.eq_ignore_ascii_case(name))
+        })
+        .map(|rt| scim_json(StatusCode::OK, &rt))
+        .ok_or_else(|| ScimError::new(404, format!("no resource type {name}")))
+}
+
+async fn schemas_handler(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let schemas = ctx
+        .registry
+        .all()
+        .iter()
+        .map(|s| s.to_json(&ctx.base))
+        .collect();
+    Ok(scim_json(StatusCode::OK, &discovery::list(schemas)))
+}
+
+async fn schema_handler(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ScimError> {
+    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let id = &path.1;
+    ctx.registry
+        .schema(id)
+        .map(|s| scim_json(StatusCode::OK, &s.to_json(&ctx.base)))
+        .ok_or_else(|| ScimError::new(404, format!("no schema {id}")))
+}
+
+fn resource_id(req: &HttpRequest) -> String {
+    req.match_info().get("id").unwrap_or_default().to_string()
+}
+
+async fn list(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    let tenant = principal(&req)?.tenant;
+    let query = ListQuery::from_params(&query_params(&req)?)?;
+    let page = blocking(move || {
+        let ctx = dir.scim_context(&tenant);
+        dir.scim_list(&ctx, &[kind], &query)
+    })
+    .await?;
+    Ok(scim_json(StatusCode::OK, &page.body))
+}
+
+async fn search(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    payload: web::Payload,
+    kinds: Vec<ResourceKind>,
+) -> Result<HttpResponse, ScimError> {
+    let tenant = principal(&req)?.tenant;
+    let body = read_json(&req, payload).await?;
+    let query = ListQuery::from_search(&body)?;
+    let page = blocking(move || {
+        let ctx = dir.scim_context(&tenant);
+        dir.scim_list(&ctx, &kinds, &query)
+    })
+    .await?;
+    Ok(scim_json(StatusCode::OK, &page.body))
+}
+
+async fn create(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    let tenant = principal(&req)?.tenant;
+    let body = read_json(&req, payload).await?;
+    let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
+    let (rendered, notes) = blocking(move || {
+        let ctx = dir.scim_context(&tenant);
+        let (mut rendered, notes) = dir.scim_create(&ctx, kind, &body)?;
+        let resolver = ctx.resolver(kind);
+        projection.check(&resolver)?;
+        rendered.body = projection.apply(&resolver, rendered.body);
+        Ok((rendered, notes))
+    })
+    .await?;
+    note(&req, notes);
+    Ok(resource_response(StatusCode::CREATED, &rendered))
+}
+
+async fn get_one(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    let tenant = principal(&req)?.tenant;
+    let id = resource_id(&req);
+    let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
+    let rendered = blocking(move || {
+        let ctx = dir.scim_context(&tenant);
+        dir.scim_get(&ctx, kind, &id, &projection)
+    })
+    .await?;
+    if none_match_hits(
+        header_value(&req, header::IF_NONE_MATCH).as_deref(),
+        &rendered.etag,
+    ) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, rendered.etag))
+            .finish());
+    }
+    Ok(resource_response(StatusCode::OK, &rendered))
+}
+
+async fn replace(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    let tenant = principal(&req)?.tenant;
+    let id = resource_id(&req);
+    let body = read_json(&req, payload).await?;
+    let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
+    let if_match = header_value(&req, header::IF_MATCH);
+    let (rendered, notes) = blocking(move || {
+        let ctx = dir.scim_context(&tenant);
+        let (mut rendered, notes) =
+            dir.scim_replace(&ctx, kind, &id, &body, if_match.as_deref())?;
+        let resolver = ctx.resolver(kind);
+        projection.check(&resolver)?;
+        rendered.body = projection.apply(&resolver, rendered.body);
+        Ok((rendered, notes))
+    })
+    .await?;
+    note(&req, notes);
+    Ok(resource_response(StatusCode::OK, &rendered))
+}
+
+async fn delete(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    let tenant = principal(&req)?.tenant;
+    let id = resource_id(&req);
+    let if_match = header_value(&req, header::IF_MATCH);
+    blocking(move || {
+        let ctx = dir.scim_context(&tenant);
+        dir.scim_delete(&ctx, kind, &id, if_match.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let err = ScimError::new(
+        405,
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    );
+    actix_web::ResponseError::error_response(&err)
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

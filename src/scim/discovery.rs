@@ -2,6 +2,9 @@
 
 use serde_json::{Value, json};
 
+use super::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::schema::{LIST_RESPONSE, Registry, ResourceKind};
+
 /// URN of the ServiceProviderConfig schema.
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 
@@ -12,10 +15,18 @@ pub fn service_provider_config(base: &str) -> Value {
         "documentationUri": format!("{base}/ServiceProviderConfig"),
         "patch": {"supported": false},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-        "filter": {"supported": false, "maxResults": 0},
+        "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
-        "etag": {"supported": false},
+        "sort": {"supported": true},
+        "etag": {"supported": true},
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": DEFAULT_PAGE_SIZE,
+            "maxPageSize": MAX_PAGE_SIZE,
+            "cursorTimeout": 0
+        },
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",
@@ -34,4 +45,23 @@ pub fn service_provider_config(base: &str) -> Value {
             "location": format!("{base}/ServiceProviderConfig")
         }
     })
+}
+
+/// A ListResponse of discovery documents.
+pub fn list(resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": resources.len(),
+        "startIndex": 1,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+/// All ResourceType documents.
+pub fn resource_types(registry: &Registry, base: &str) -> Vec<Value> {
+    [ResourceKind::User, ResourceKind::Group]
+        .iter()
+        .map(|k| registry.resource_type_json(*k, base))
+        .collect()
 }

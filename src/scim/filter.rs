@@ -387,9 +387,7 @@ impl Parser {
     fn attr_expr(&mut self, in_brackets: bool) -> Result<Filter, ScimError> {
         let pos = self.pos();
         let path = match self.peek() {
-            Some(Tok::Word(w)) => {
-                AttrPath::parse(w).map_err(|m| invalid(pos, m))?
-            }
+            Some(Tok::Word(w)) => AttrPath::parse(w).map_err(|m| invalid(pos, m))?,
             _ => {
                 return Err(invalid(
                     pos,
@@ -403,7 +401,10 @@ impl Parser {
                 return Err(invalid(self.pos(), "value filters cannot be nested"));
             }
             if path.sub.is_some() {
-                return Err(invalid(pos, "a value filter applies to an attribute, not a sub-attribute"));
+                return Err(invalid(
+                    pos,
+                    "a value filter applies to an attribute, not a sub-attribute",
+                ));
             }
             self.at += 1;
             self.deeper()?;
@@ -571,11 +572,14 @@ impl<'a> Resolver<'a> {
         }
         let core = self.registry.core(self.kind);
         let (urn, attr) = match &path.urn {
-            Some(urn) if urn.eq_ignore_ascii_case(core.id.as_str()) => (None, core.attr(&path.name)),
+            Some(urn) if urn.eq_ignore_ascii_case(core.id.as_str()) => {
+                (None, core.attr(&path.name))
+            }
             Some(urn) => {
-                let ext = self.registry.extension(self.kind, urn).ok_or_else(|| {
-                    format!("unknown schema {urn} for {}", self.kind.endpoint())
-                })?;
+                let ext = self
+                    .registry
+                    .extension(self.kind, urn)
+                    .ok_or_else(|| format!("unknown schema {urn} for {}", self.kind.endpoint()))?;
                 (Some(ext.id.clone()), ext.attr(&path.name))
             }
             None => (
@@ -655,7 +659,10 @@ impl<'a> Resolver<'a> {
                     )));
                 }
                 if op.is_ordering() && matches!(value, CompValue::Null | CompValue::Bool(_)) {
-                    return Err(bad(format!("{} needs a string, number or date", op.keyword())));
+                    return Err(bad(format!(
+                        "{} needs a string, number or date",
+                        op.keyword()
+                    )));
                 }
                 Ok(())
             }
@@ -685,7 +692,9 @@ pub fn values_at<'v>(resource: &'v Value, resolved: &Resolved) -> Vec<&'v Value>
     };
     let sub_name = match &resolved.sub {
         Some(s) => Some(s.name.as_str()),
-        None if resolved.attr.ty == AttrType::Complex && resolved.attr.sub_attr("value").is_some() => {
+        None if resolved.attr.ty == AttrType::Complex
+            && resolved.attr.sub_attr("value").is_some() =>
+        {
             Some("value")
         }
         None => None,
@@ -727,11 +736,15 @@ fn compare(attr: &Attribute, op: CompareOp, stored: &Value, literal: &CompValue)
         (AttrType::Boolean, Value::Bool(a), CompValue::Bool(b)) => Some(a.cmp(b)),
         (AttrType::Boolean, Value::Bool(a), CompValue::Str(b)) => {
             // Entra sends "True"/"False" strings.
-            b.to_ascii_lowercase().parse::<bool>().ok().map(|b| a.cmp(&b))
+            b.to_ascii_lowercase()
+                .parse::<bool>()
+                .ok()
+                .map(|b| a.cmp(&b))
         }
-        (AttrType::Integer | AttrType::Decimal, Value::Number(a), CompValue::Num(b)) => {
-            a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b))
-        }
+        (AttrType::Integer | AttrType::Decimal, Value::Number(a), CompValue::Num(b)) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(a, b)| a.partial_cmp(&b)),
         (AttrType::DateTime, Value::String(a), CompValue::Str(b)) => {
             match (parse_datetime(a), parse_datetime(b)) {
                 (Some(a), Some(b)) => Some(a.cmp(&b)),
@@ -788,7 +801,9 @@ impl Resolver<'_> {
             }
             Filter::Not(a) => !self.matches_in(a, resource, parent),
             Filter::Present(p) => match self.resolve(p, parent) {
-                Ok(r) => element_values(resource, &r, parent).into_iter().any(present),
+                Ok(r) => element_values(resource, &r, parent)
+                    .into_iter()
+                    .any(present),
                 Err(_) => false,
             },
             Filter::Compare(p, op, literal) => match self.resolve(p, parent) {
@@ -797,10 +812,12 @@ impl Resolver<'_> {
                     let leaf = r.leaf();
                     if *op == CompareOp::Ne {
                         // Multi-valued ne: no value equals the literal.
-                        !values
+                        let null_and_absent =
+                            values.is_empty() && matches!(literal, CompValue::Null);
+                        let any_equal = values
                             .iter()
-                            .any(|v| compare(leaf, CompareOp::Eq, v, literal))
-                            && !(values.is_empty() && matches!(literal, CompValue::Null))
+                            .any(|v| compare(leaf, CompareOp::Eq, v, literal));
+                        !(any_equal || null_and_absent)
                     } else if values.is_empty() {
                         *op == CompareOp::Eq && matches!(literal, CompValue::Null)
                     } else {
@@ -827,7 +844,11 @@ impl Resolver<'_> {
 }
 
 /// Inside a value filter `resource` is one element; outside, the whole resource.
-fn element_values<'v>(resource: &'v Value, r: &Resolved, parent: Option<&Resolved>) -> Vec<&'v Value> {
+fn element_values<'v>(
+    resource: &'v Value,
+    r: &Resolved,
+    parent: Option<&Resolved>,
+) -> Vec<&'v Value> {
     match (parent, &r.sub) {
         (Some(_), Some(sub)) => resource
             .as_object()
@@ -929,15 +950,29 @@ mod tests {
 
     #[test]
     fn parses_every_operator_and_literal() {
-        for op in ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "EQ", "Eq"] {
+        for op in [
+            "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "EQ", "Eq",
+        ] {
             let f = p(&format!("userName {op} \"bjensen\""));
             assert!(matches!(f, Filter::Compare(_, _, CompValue::Str(_))));
         }
         assert_eq!(p("title pr"), Filter::Present(path("title")));
-        assert!(matches!(p("active eq true"), Filter::Compare(_, _, CompValue::Bool(true))));
-        assert!(matches!(p("active eq False"), Filter::Compare(_, _, CompValue::Bool(false))));
-        assert!(matches!(p("x eq null"), Filter::Compare(_, _, CompValue::Null)));
-        assert!(matches!(p("n gt -1.5e3"), Filter::Compare(_, _, CompValue::Num(_))));
+        assert!(matches!(
+            p("active eq true"),
+            Filter::Compare(_, _, CompValue::Bool(true))
+        ));
+        assert!(matches!(
+            p("active eq False"),
+            Filter::Compare(_, _, CompValue::Bool(false))
+        ));
+        assert!(matches!(
+            p("x eq null"),
+            Filter::Compare(_, _, CompValue::Null)
+        ));
+        assert!(matches!(
+            p("n gt -1.5e3"),
+            Filter::Compare(_, _, CompValue::Num(_))
+        ));
         assert!(matches!(
             p(r#"userName eq "a \"quoted\" \u00e9""#),
             Filter::Compare(_, _, CompValue::Str(s)) if s == "a \"quoted\" é"
@@ -960,15 +995,23 @@ mod tests {
     #[test]
     fn paths_with_urns_subattributes_and_value_filters() {
         let f = p("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"X\"");
-        let Filter::Compare(ap, _, _) = &f else { panic!() };
+        let Filter::Compare(ap, _, _) = &f else {
+            panic!()
+        };
         assert_eq!(
             ap.urn.as_deref(),
             Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
         );
         assert_eq!(ap.name, "department");
-        let f = p("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"1\"");
-        let Filter::Compare(ap, _, _) = &f else { panic!() };
-        assert_eq!((ap.name.as_str(), ap.sub.as_deref()), ("manager", Some("value")));
+        let f =
+            p("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"1\"");
+        let Filter::Compare(ap, _, _) = &f else {
+            panic!()
+        };
+        assert_eq!(
+            (ap.name.as_str(), ap.sub.as_deref()),
+            ("manager", Some("value"))
+        );
         let f = p(r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp"]"#);
         assert!(matches!(f, Filter::Or(..)));
         assert_eq!(
@@ -1027,7 +1070,12 @@ mod tests {
             assert!(err.detail.contains("at character"), "{}", err.detail);
         }
         let deep = format!("{}a pr{}", "(".repeat(40), ")".repeat(40));
-        assert!(parse(&deep).unwrap_err().detail.contains("nested too deeply"));
+        assert!(
+            parse(&deep)
+                .unwrap_err()
+                .detail
+                .contains("nested too deeply")
+        );
     }
 
     fn user() -> Value {
@@ -1053,7 +1101,9 @@ mod tests {
         let reg = Registry::new(&[]);
         let resolver = Resolver::new(&reg, ResourceKind::User);
         let f = p(src);
-        resolver.check(&f).unwrap_or_else(|e| panic!("{src}: {}", e.detail));
+        resolver
+            .check(&f)
+            .unwrap_or_else(|e| panic!("{src}: {}", e.detail));
         resolver.matches(&f, &user())
     }
 
@@ -1089,8 +1139,14 @@ mod tests {
             (r#"emails co "jensen.org""#, true),
             (r#"emails.value eq "bjensen@example.com""#, true),
             (r#"emails.type eq "home""#, true),
-            (r#"emails[type eq "work" and value co "@example.com"]"#, true),
-            (r#"emails[type eq "home" and value co "@example.com"]"#, false),
+            (
+                r#"emails[type eq "work" and value co "@example.com"]"#,
+                true,
+            ),
+            (
+                r#"emails[type eq "home" and value co "@example.com"]"#,
+                false,
+            ),
             (r#"emails[not (type eq "work")]"#, true),
             (r#"emails[primary eq true]"#, true),
             (r#"emails ne "babs@jensen.org""#, false),

@@ -56,12 +56,25 @@ pub fn normalize(
     leniency: Leniency,
 ) -> Result<Normalized, ScimError> {
     let obj = body.as_object().ok_or_else(|| {
-        ScimError::typed(400, "invalidSyntax", "the request body must be a JSON object")
+        ScimError::typed(
+            400,
+            "invalidSyntax",
+            "the request body must be a JSON object",
+        )
     })?;
     let core = registry.core(kind);
     let mut out = Normalized::default();
     let mut declared: Vec<String> = Vec::new();
-    normalize_object(kind, registry, core, obj, leniency, &mut out, &mut declared, true)?;
+    normalize_object(
+        kind,
+        registry,
+        core,
+        obj,
+        leniency,
+        &mut out,
+        &mut declared,
+        true,
+    )?;
 
     let required = match kind {
         ResourceKind::User => "userName",
@@ -81,7 +94,8 @@ pub fn normalize(
     for urn in declared {
         let known = out.schemas.iter().any(|s| s.eq_ignore_ascii_case(&urn));
         if !known && registry.schema(&urn).is_none() {
-            out.notes.push(format!("ignored unknown schema URN {urn} (no data)"));
+            out.notes
+                .push(format!("ignored unknown schema URN {urn} (no data)"));
         }
     }
     Ok(out)
@@ -130,7 +144,8 @@ fn normalize_object(
             "externalid" => {
                 match value {
                     Value::String(s) if !s.is_empty() => {
-                        out.data.insert("externalId".into(), Value::String(s.clone()));
+                        out.data
+                            .insert("externalId".into(), Value::String(s.clone()));
                     }
                     Value::Null | Value::String(_) => {}
                     _ => return Err(invalid("externalId must be a string")),
@@ -231,7 +246,11 @@ fn parse_members(value: &Value) -> Result<Vec<MemberRef>, ScimError> {
 
 /// Validates one attribute value (single or multi), returning it in stored form
 /// (`None` when it is null or empty, which clears the attribute).
-pub fn normalize_value(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
+pub fn normalize_value(
+    attr: &Attribute,
+    value: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
         return Ok(None);
     }
@@ -253,7 +272,9 @@ pub fn normalize_value(attr: &Attribute, value: &Value, path: &str) -> Result<Op
         return Ok(Some(Value::Array(out)));
     }
     if value.is_array() {
-        return Err(invalid(format!("{path} is single-valued; an array was sent")));
+        return Err(invalid(format!(
+            "{path} is single-valued; an array was sent"
+        )));
     }
     normalize_single(attr, value, path)
 }
@@ -273,7 +294,11 @@ pub fn keep_one_primary(items: &mut [Value]) {
     }
 }
 
-fn normalize_single(attr: &Attribute, value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
+fn normalize_single(
+    attr: &Attribute,
+    value: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
         return Ok(None);
     }
@@ -357,7 +382,10 @@ pub struct Projection {
 
 impl Projection {
     /// Parses the comma-separated query parameters.
-    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
+    pub fn parse(
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<Projection, ScimError> {
         let list = |s: Option<&str>| -> Result<Vec<AttrPath>, ScimError> {
             s.map(|s| {
                 s.split(',')
@@ -420,7 +448,9 @@ impl Projection {
                     continue;
                 }
                 if key.starts_with("urn:") {
-                    let Value::Object(inner) = value else { continue };
+                    let Value::Object(inner) = value else {
+                        continue;
+                    };
                     let mut kept = Map::new();
                     for (name, v) in inner {
                         let picks: Vec<_> = wanted
@@ -521,7 +551,10 @@ pub fn immutable_changes(
         .attributes
         .iter()
         .filter(|a| a.mutability == Mutability::Immutable)
-        .find(|a| old.get(&a.name).is_some_and(|o| new.get(&a.name) != Some(o)))
+        .find(|a| {
+            old.get(&a.name)
+                .is_some_and(|o| new.get(&a.name) != Some(o))
+        })
         .map(|a| a.name.clone())
 }
 
@@ -539,7 +572,12 @@ mod tests {
     use serde_json::json;
 
     fn user(body: Value) -> Result<Normalized, ScimError> {
-        normalize(ResourceKind::User, &Registry::new(&[]), &body, Leniency::default())
+        normalize(
+            ResourceKind::User,
+            &Registry::new(&[]),
+            &body,
+            Leniency::default(),
+        )
     }
 
     #[test]
@@ -556,7 +594,10 @@ mod tests {
         assert_eq!(n.password.as_deref(), Some("1mz050nq"));
         assert!(n.data.get("password").is_none() && n.data.get("groups").is_none());
         assert_eq!(n.data["externalId"], "00ujl29u0le5T6Aj10h7");
-        assert_eq!(n.schemas, vec!["urn:ietf:params:scim:schemas:core:2.0:User"]);
+        assert_eq!(
+            n.schemas,
+            vec!["urn:ietf:params:scim:schemas:core:2.0:User"]
+        );
     }
 
     #[test]
@@ -590,12 +631,27 @@ mod tests {
             (json!([]), "JSON object"),
             (json!({"displayName": "x"}), "userName is required"),
             (json!({"userName": "a", "shoeSize": 9}), "unknown attribute"),
-            (json!({"userName": "a", "active": "maybe"}), "active must be a boolean"),
+            (
+                json!({"userName": "a", "active": "maybe"}),
+                "active must be a boolean",
+            ),
             (json!({"userName": 5}), "userName must be a string"),
-            (json!({"userName": "a", "emails": [{"value": 1}]}), "emails.value must be a string"),
-            (json!({"userName": "a", "name": {"nope": "x"}}), "no sub-attribute"),
-            (json!({"userName": "a", "urn:example:ext:User": {"x": 1}}), "unregistered schema extension"),
-            (json!({"userName": "a", "displayName": ["x"]}), "single-valued"),
+            (
+                json!({"userName": "a", "emails": [{"value": 1}]}),
+                "emails.value must be a string",
+            ),
+            (
+                json!({"userName": "a", "name": {"nope": "x"}}),
+                "no sub-attribute",
+            ),
+            (
+                json!({"userName": "a", "urn:example:ext:User": {"x": 1}}),
+                "unregistered schema extension",
+            ),
+            (
+                json!({"userName": "a", "displayName": ["x"]}),
+                "single-valued",
+            ),
         ] {
             let err = user(body.clone()).expect_err(&body.to_string());
             assert_eq!(err.status, 400);

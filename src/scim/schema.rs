@@ -327,10 +327,7 @@ fn parse_attribute(value: &Value, depth: usize) -> Result<Attribute, String> {
         .get("name")
         .and_then(Value::as_str)
         .ok_or("each attribute needs a \"name\"")?;
-    let valid_name = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
+    let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$');
@@ -344,9 +341,7 @@ fn parse_attribute(value: &Value, depth: usize) -> Result<Attribute, String> {
     let mut a = attr(
         name,
         ty,
-        obj.get("description")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
+        obj.get("description").and_then(Value::as_str).unwrap_or(""),
     );
     a.multi = flag("multiValued");
     a.required = flag("required");
@@ -373,7 +368,9 @@ fn parse_attribute(value: &Value, depth: usize) -> Result<Attribute, String> {
     }
     if ty == AttrType::Complex {
         if depth > 0 {
-            return Err(format!("attribute {name}: complex sub-attributes are not allowed"));
+            return Err(format!(
+                "attribute {name}: complex sub-attributes are not allowed"
+            ));
         }
         let subs = obj
             .get("subAttributes")
@@ -390,7 +387,11 @@ fn parse_attribute(value: &Value, depth: usize) -> Result<Attribute, String> {
 fn multi_valued_common(value_desc: &str, types: &[&str]) -> Vec<Attribute> {
     vec![
         s("value", value_desc),
-        s("display", "A human-readable name, primarily used for display purposes.").read_only(),
+        s(
+            "display",
+            "A human-readable name, primarily used for display purposes.",
+        )
+        .read_only(),
         s("type", "A label indicating the attribute's function.").canonical(types),
         attr(
             "primary",
@@ -402,15 +403,14 @@ fn multi_valued_common(value_desc: &str, types: &[&str]) -> Vec<Attribute> {
 
 /// The core User schema (RFC 7643 §4.1, §8.7.1).
 pub fn user_schema() -> Schema {
-    let name = s("name", "The components of the user's real name.")
-        .sub(vec![
-            s("formatted", "The full name, formatted for display."),
-            s("familyName", "The family name."),
-            s("givenName", "The given name."),
-            s("middleName", "The middle name(s)."),
-            s("honorificPrefix", "Honorific prefix(es), e.g. 'Ms.'."),
-            s("honorificSuffix", "Honorific suffix(es), e.g. 'III'."),
-        ]);
+    let name = s("name", "The components of the user's real name.").sub(vec![
+        s("formatted", "The full name, formatted for display."),
+        s("familyName", "The family name."),
+        s("givenName", "The given name."),
+        s("middleName", "The middle name(s)."),
+        s("honorificPrefix", "Honorific prefix(es), e.g. 'Ms.'."),
+        s("honorificSuffix", "Honorific suffix(es), e.g. 'III'."),
+    ]);
     let mut name = name;
     name.ty = AttrType::Complex;
     let complex = |mut a: Attribute| {
@@ -418,19 +418,22 @@ pub fn user_schema() -> Schema {
         a
     };
     let group_ref = complex(
-        s("groups", "Groups the user belongs to, derived from group memberships.")
-            .multi()
-            .read_only()
-            .sub(vec![
-                s("value", "The id of the group.").read_only(),
-                attr("$ref", AttrType::Reference, "The URI of the group.")
-                    .refs(&["Group"])
-                    .read_only(),
-                s("display", "The group's displayName.").read_only(),
-                s("type", "direct or indirect membership.")
-                    .canonical(&["direct", "indirect"])
-                    .read_only(),
-            ]),
+        s(
+            "groups",
+            "Groups the user belongs to, derived from group memberships.",
+        )
+        .multi()
+        .read_only()
+        .sub(vec![
+            s("value", "The id of the group.").read_only(),
+            attr("$ref", AttrType::Reference, "The URI of the group.")
+                .refs(&["Group"])
+                .read_only(),
+            s("display", "The group's displayName.").read_only(),
+            s("type", "direct or indirect membership.")
+                .canonical(&["direct", "indirect"])
+                .read_only(),
+        ]),
     );
     let mut emails = multi_valued_common("Email address.", &["work", "home", "other"]);
     emails[1].mutability = Mutability::ReadWrite;
@@ -454,34 +457,65 @@ pub fn user_schema() -> Schema {
         v
     };
     let mut certs = generic("A DER-encoded X.509 certificate (base64).");
-    certs[0] = attr("value", AttrType::Binary, "A DER-encoded X.509 certificate.");
+    certs[0] = attr(
+        "value",
+        AttrType::Binary,
+        "A DER-encoded X.509 certificate.",
+    );
     Schema {
         id: USER.into(),
         name: "User".into(),
         description: "User Account".into(),
         attributes: vec![
-            s("userName", "Unique identifier for the user, used to authenticate.")
-                .required()
-                .unique(),
+            s(
+                "userName",
+                "Unique identifier for the user, used to authenticate.",
+            )
+            .required()
+            .unique(),
             name,
             s("displayName", "The name of the user, suitable for display."),
             s("nickName", "The casual way to address the user."),
-            attr("profileUrl", AttrType::Reference, "A URI of the user's online profile.")
-                .refs(&["external"]),
+            attr(
+                "profileUrl",
+                AttrType::Reference,
+                "A URI of the user's online profile.",
+            )
+            .refs(&["external"]),
             s("title", "The user's title, such as 'Vice President'."),
-            s("userType", "The relationship between organization and user."),
-            s("preferredLanguage", "Preferred written or spoken language, e.g. en-US."),
+            s(
+                "userType",
+                "The relationship between organization and user.",
+            ),
+            s(
+                "preferredLanguage",
+                "Preferred written or spoken language, e.g. en-US.",
+            ),
             s("locale", "Default location for localization, e.g. en-US."),
-            s("timezone", "Time zone in IANA format, e.g. America/Los_Angeles."),
-            attr("active", AttrType::Boolean, "The user's administrative status."),
-            s("password", "The user's cleartext password; stored hashed, never returned.")
-                .returned(Returned::Never)
-                .case_exact()
-                .write_only(),
+            s(
+                "timezone",
+                "Time zone in IANA format, e.g. America/Los_Angeles.",
+            ),
+            attr(
+                "active",
+                AttrType::Boolean,
+                "The user's administrative status.",
+            ),
+            s(
+                "password",
+                "The user's cleartext password; stored hashed, never returned.",
+            )
+            .returned(Returned::Never)
+            .case_exact()
+            .write_only(),
             complex(s("emails", "Email addresses.").multi().sub(emails)),
             complex(s("phoneNumbers", "Phone numbers.").multi().sub(phones)),
             complex(s("ims", "Instant messaging addresses.").multi().sub(ims)),
-            complex(s("photos", "URLs of photos of the user.").multi().sub(photos)),
+            complex(
+                s("photos", "URLs of photos of the user.")
+                    .multi()
+                    .sub(photos),
+            ),
             complex(
                 s("addresses", "Physical mailing addresses.")
                     .multi()
@@ -494,12 +528,24 @@ pub fn user_schema() -> Schema {
                         s("country", "The country (ISO 3166-1 alpha-2)."),
                         s("type", "A label indicating the address's function.")
                             .canonical(&["work", "home", "other"]),
-                        attr("primary", AttrType::Boolean, "Whether this is the preferred address."),
+                        attr(
+                            "primary",
+                            AttrType::Boolean,
+                            "Whether this is the preferred address.",
+                        ),
                     ]),
             ),
             group_ref,
-            complex(s("entitlements", "Entitlements of the user.").multi().sub(generic("An entitlement."))),
-            complex(s("roles", "Roles of the user.").multi().sub(generic("A role."))),
+            complex(
+                s("entitlements", "Entitlements of the user.")
+                    .multi()
+                    .sub(generic("An entitlement.")),
+            ),
+            complex(
+                s("roles", "Roles of the user.")
+                    .multi()
+                    .sub(generic("A role.")),
+            ),
             complex(
                 s("x509Certificates", "X.509 certificates of the user.")
                     .multi()
@@ -520,7 +566,12 @@ impl Attribute {
 pub fn enterprise_schema() -> Schema {
     let mut manager = s("manager", "The user's manager.").sub(vec![
         s("value", "The id of the manager's User resource."),
-        attr("$ref", AttrType::Reference, "The URI of the manager's User resource.").refs(&["User"]),
+        attr(
+            "$ref",
+            AttrType::Reference,
+            "The URI of the manager's User resource.",
+        )
+        .refs(&["User"]),
         s("displayName", "The manager's displayName.").read_only(),
     ]);
     manager.ty = AttrType::Complex;
@@ -543,9 +594,13 @@ pub fn enterprise_schema() -> Schema {
 pub fn group_schema() -> Schema {
     let mut members = s("members", "Members of the group.").multi().sub(vec![
         s("value", "The id of the member resource.").immutable(),
-        attr("$ref", AttrType::Reference, "The URI of the member resource.")
-            .refs(&["User", "Group"])
-            .immutable(),
+        attr(
+            "$ref",
+            AttrType::Reference,
+            "The URI of the member resource.",
+        )
+        .refs(&["User", "Group"])
+        .immutable(),
         s("display", "A human-readable name of the member.").read_only(),
         s("type", "The type of member: User or Group.")
             .canonical(&["User", "Group"])
@@ -616,10 +671,21 @@ pub struct Registry {
 /// The common attributes every resource has (RFC 7643 §3.1).
 pub fn common_attributes() -> Vec<Attribute> {
     let mut meta = s("meta", "Resource metadata.").read_only().sub(vec![
-        s("resourceType", "The resource type.").read_only().case_exact(),
-        attr("created", AttrType::DateTime, "When the resource was created.").read_only(),
-        attr("lastModified", AttrType::DateTime, "When the resource was last changed.")
-            .read_only(),
+        s("resourceType", "The resource type.")
+            .read_only()
+            .case_exact(),
+        attr(
+            "created",
+            AttrType::DateTime,
+            "When the resource was created.",
+        )
+        .read_only(),
+        attr(
+            "lastModified",
+            AttrType::DateTime,
+            "When the resource was last changed.",
+        )
+        .read_only(),
         attr("location", AttrType::Reference, "The URI of the resource.")
             .read_only()
             .case_exact(),
@@ -634,7 +700,11 @@ pub fn common_attributes() -> Vec<Attribute> {
             .case_exact()
             .returned(Returned::Always)
             .unique(),
-        s("externalId", "Identifier assigned by the provisioning client.").case_exact(),
+        s(
+            "externalId",
+            "Identifier assigned by the provisioning client.",
+        )
+        .case_exact(),
         meta,
     ]
 }
@@ -740,16 +810,36 @@ mod tests {
     fn user_schema_has_the_rfc_attributes() {
         let user = user_schema();
         for name in [
-            "userName", "name", "displayName", "nickName", "profileUrl", "title", "userType",
-            "preferredLanguage", "locale", "timezone", "active", "password", "emails",
-            "phoneNumbers", "ims", "photos", "addresses", "groups", "entitlements", "roles",
+            "userName",
+            "name",
+            "displayName",
+            "nickName",
+            "profileUrl",
+            "title",
+            "userType",
+            "preferredLanguage",
+            "locale",
+            "timezone",
+            "active",
+            "password",
+            "emails",
+            "phoneNumbers",
+            "ims",
+            "photos",
+            "addresses",
+            "groups",
+            "entitlements",
+            "roles",
             "x509Certificates",
         ] {
             assert!(user.attr(name).is_some(), "{name}");
         }
         assert_eq!(user.attr("USERNAME").unwrap().name, "userName");
         assert_eq!(user.attr("password").unwrap().returned, Returned::Never);
-        assert_eq!(user.attr("groups").unwrap().mutability, Mutability::ReadOnly);
+        assert_eq!(
+            user.attr("groups").unwrap().mutability,
+            Mutability::ReadOnly
+        );
         assert_eq!(user.attr("emails").unwrap().ty, AttrType::Complex);
         let json = user.to_json("http://x");
         assert_eq!(json["attributes"][0]["name"], "userName");

@@ -16,10 +16,13 @@ pub mod tables;
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
 };
 
-use records::{AuditRecord, CredentialKind, CredentialRecord, DekRecord, TenantRecord};
+use records::{
+    AuditRecord, CredentialKind, CredentialRecord, DekRecord, ResourceRecord, TenantRecord,
+};
 use tables::*;
 
 /// The schema version this binary writes.
@@ -68,6 +71,45 @@ storage_errors!(
     redb::CommitError,
     redb::SetDurabilityError
 );
+
+/// Which resource table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `USERS`.
+    User,
+    /// `GROUPS`.
+    Group,
+}
+
+impl Kind {
+    fn table(self) -> TableDefinition<'static, (u64, &'static str), &'static [u8]> {
+        match self {
+            Kind::User => USERS,
+            Kind::Group => GROUPS,
+        }
+    }
+}
+
+/// A unique secondary index: (tenant, key) → resource id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueIndex {
+    /// lower(userName) → user.
+    UserName,
+    /// externalId → user.
+    UserExternalId,
+    /// lower(displayName) → group.
+    GroupName,
+}
+
+impl UniqueIndex {
+    fn table(self) -> TableDefinition<'static, (u64, &'static str), &'static str> {
+        match self {
+            UniqueIndex::UserName => USER_NAMES,
+            UniqueIndex::UserExternalId => USER_EXTERNAL_IDS,
+            UniqueIndex::GroupName => GROUP_NAMES,
+        }
+    }
+}
 
 /// The open store.
 pub struct Store {
@@ -377,6 +419,97 @@ impl View<'_> {
     }
 }
 
+impl View<'_> {
+    /// One resource.
+    pub fn resource(
+        &self,
+        kind: Kind,
+        tenant: u64,
+        id: &str,
+    ) -> Result<Option<ResourceRecord>, StoreError> {
+        with_table!(self, kind.table(), |t| decode_opt(t.get((tenant, id))?))
+    }
+
+    /// Every resource of a kind in a tenant, in id order (ids are time-ordered).
+    pub fn resources(&self, kind: Kind, tenant: u64) -> Result<Vec<ResourceRecord>, StoreError> {
+        with_table!(self, kind.table(), |t| {
+            let mut out = Vec::new();
+            for row in t.range((tenant, "")..(tenant + 1, ""))? {
+                let (_, v) = row?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The id a unique index maps `key` to.
+    pub fn index_get(
+        &self,
+        index: UniqueIndex,
+        tenant: u64,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        with_table!(self, index.table(), |t| Ok(t
+            .get((tenant, key))?
+            .map(|v| v.value().to_string())))
+    }
+
+    /// Users having the (lowercased) email.
+    pub fn users_by_email(&self, tenant: u64, email: &str) -> Result<Vec<String>, StoreError> {
+        with_table!(self, USER_EMAILS, |t| {
+            let mut out = Vec::new();
+            for row in t.range((tenant, email, "")..)? {
+                let (k, _) = row?;
+                let (kt, ke, id) = k.value();
+                if kt != tenant || ke != email {
+                    break;
+                }
+                out.push(id.to_string());
+            }
+            Ok(out)
+        })
+    }
+
+    /// Members of a group: (member id, member type), in id order.
+    pub fn members(&self, tenant: u64, group: &str) -> Result<Vec<(String, String)>, StoreError> {
+        with_table!(self, MEMBERS, |t| {
+            let mut out = Vec::new();
+            for row in t.range((tenant, group, "")..)? {
+                let (k, v) = row?;
+                let (kt, kg, member) = k.value();
+                if kt != tenant || kg != group {
+                    break;
+                }
+                out.push((member.to_string(), v.value().to_string()));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether `member` is in `group`.
+    pub fn is_member(&self, tenant: u64, group: &str, member: &str) -> Result<bool, StoreError> {
+        with_table!(self, MEMBERS, |t| Ok(t
+            .get((tenant, group, member))?
+            .is_some()))
+    }
+
+    /// Groups `member` belongs to directly.
+    pub fn groups_of(&self, tenant: u64, member: &str) -> Result<Vec<String>, StoreError> {
+        with_table!(self, MEMBER_OF, |t| {
+            let mut out = Vec::new();
+            for row in t.range((tenant, member, "")..)? {
+                let (k, _) = row?;
+                let (kt, km, group) = k.value();
+                if kt != tenant || km != member {
+                    break;
+                }
+                out.push(group.to_string());
+            }
+            Ok(out)
+        })
+    }
+}
+
 impl Tx {
     /// Reads within this transaction (sees its own pending writes).
     pub fn view(&self) -> View<'_> {
@@ -438,11 +571,14 @@ impl Tx {
                 .open_table(def)?
                 .retain_in((id, "")..(id + 1, ""), |_, _| false)?;
         }
-        for def in [USER_EMAILS, MEMBERS, MEMBER_OF] {
+        for def in [USER_EMAILS, MEMBER_OF] {
             self.inner
                 .open_table(def)?
                 .retain_in((id, "", "")..(id + 1, "", ""), |_, _| false)?;
         }
+        self.inner
+            .open_table(MEMBERS)?
+            .retain_in((id, "", "")..(id + 1, "", ""), |_, _| false)?;
         let empty: &[u8] = &[];
         self.inner
             .open_table(TOKEN_HASHES)?
@@ -488,6 +624,107 @@ impl Tx {
         Ok(())
     }
 
+    /// Inserts or replaces a resource row (indexes are the caller's job).
+    pub fn put_resource(
+        &mut self,
+        kind: Kind,
+        tenant: u64,
+        record: &ResourceRecord,
+    ) -> Result<(), StoreError> {
+        self.inner.open_table(kind.table())?.insert(
+            (tenant, record.id.as_str()),
+            codec::encode(record)?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Removes a resource row.
+    pub fn delete_resource(&mut self, kind: Kind, tenant: u64, id: &str) -> Result<(), StoreError> {
+        self.inner.open_table(kind.table())?.remove((tenant, id))?;
+        Ok(())
+    }
+
+    /// Points a unique index key at `id`.
+    pub fn index_put(
+        &mut self,
+        index: UniqueIndex,
+        tenant: u64,
+        key: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .open_table(index.table())?
+            .insert((tenant, key), id)?;
+        Ok(())
+    }
+
+    /// Removes a unique index key.
+    pub fn index_remove(
+        &mut self,
+        index: UniqueIndex,
+        tenant: u64,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .open_table(index.table())?
+            .remove((tenant, key))?;
+        Ok(())
+    }
+
+    /// Adds or removes an (email, user) index row.
+    pub fn email_index(
+        &mut self,
+        tenant: u64,
+        email: &str,
+        user: &str,
+        present: bool,
+    ) -> Result<(), StoreError> {
+        let mut t = self.inner.open_table(USER_EMAILS)?;
+        if present {
+            t.insert((tenant, email, user), ())?;
+        } else {
+            t.remove((tenant, email, user))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a membership (both directions). Returns false if it existed.
+    pub fn add_member(
+        &mut self,
+        tenant: u64,
+        group: &str,
+        member: &str,
+        member_type: &str,
+    ) -> Result<bool, StoreError> {
+        let existed = self
+            .inner
+            .open_table(MEMBERS)?
+            .insert((tenant, group, member), member_type)?
+            .is_some();
+        self.inner
+            .open_table(MEMBER_OF)?
+            .insert((tenant, member, group), ())?;
+        Ok(!existed)
+    }
+
+    /// Removes a membership (both directions). Returns false if it did not exist.
+    pub fn remove_member(
+        &mut self,
+        tenant: u64,
+        group: &str,
+        member: &str,
+    ) -> Result<bool, StoreError> {
+        let existed = self
+            .inner
+            .open_table(MEMBERS)?
+            .remove((tenant, group, member))?
+            .is_some();
+        self.inner
+            .open_table(MEMBER_OF)?
+            .remove((tenant, member, group))?;
+        Ok(existed)
+    }
+
     /// Appends an audit row and returns its sequence number.
     pub fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
         let mut table = self.inner.open_table(AUDIT)?;
@@ -512,6 +749,7 @@ mod tests {
             scim_active: true,
             delete_policy: "soft".into(),
             created: 0,
+            extensions: Vec::new(),
         }
     }
 

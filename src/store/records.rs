@@ -21,6 +21,18 @@ pub struct TenantRecord {
     pub delete_policy: String,
     /// Creation time (Unix seconds).
     pub created: i64,
+    /// Custom schema extensions registered for this tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<StoredExtension>,
+}
+
+/// A custom schema extension of a tenant, in RFC 7643 §7 form.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredExtension {
+    /// "User" or "Group".
+    pub applies_to: String,
+    /// The schema document.
+    pub schema: serde_json::Value,
 }
 
 /// What kind of SCIM credential a row holds.
@@ -128,4 +140,24 @@ pub struct AuditRecord {
     /// Free text without secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// A stored User or Group: its attributes in canonical form plus server-kept fields.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResourceRecord {
+    /// The SCIM id.
+    pub id: String,
+    /// Schema URNs (core first).
+    pub schemas: Vec<String>,
+    /// Attributes (no id, meta, password, groups or members).
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Users: argon2id hash of the password, if one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+    /// Last modification time, Unix milliseconds.
+    pub modified_ms: i64,
+    /// Incremented on every change; the ETag.
+    pub version: u64,
 }

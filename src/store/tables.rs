@@ -25,8 +25,8 @@ pub const USER_EMAILS: TableDefinition<(u64, &str, &str), ()> =
     TableDefinition::new("idx_user_emails");
 /// (tenant, lower(displayName)) → group id.
 pub const GROUP_NAMES: TableDefinition<(u64, &str), &str> = TableDefinition::new("idx_group_names");
-/// (tenant, group id, member id) → (): one row per membership.
-pub const MEMBERS: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("members");
+/// (tenant, group id, member id) → member type ("User" or "Group"): one row per membership.
+pub const MEMBERS: TableDefinition<(u64, &str, &str), &str> = TableDefinition::new("members");
 /// (tenant, member id, group id) → (): the reverse of `MEMBERS`, for `User.groups`.
 pub const MEMBER_OF: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("member_of");
 /// (tenant, credential id) → credential record (token hash or sealed secret).

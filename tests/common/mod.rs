@@ -319,3 +319,113 @@ pub fn temp_data_dir() -> (tempfile::TempDir, PathBuf) {
     let data = tmp.path().join("data");
     (tmp, data)
 }
+
+/// Any request: method, URL, extra headers, optional body (sent as application/scim+json).
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let resp = match body {
+        Some(b) => {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                builder = builder.header("Content-Type", "application/scim+json");
+            }
+            agent().run(builder.body(b.to_string()).unwrap())
+        }
+        None => agent().run(builder.body(()).unwrap()),
+    };
+    into_resp(resp.expect("http request"))
+}
+
+/// A SCIM client for one tenant.
+pub struct Scim {
+    pub base: String,
+    pub auth: String,
+}
+
+impl Scim {
+    /// Creates an active tenant with a token on a running server.
+    pub fn setup(server: &Server, name: &str) -> Scim {
+        let slug = create_tenant(&server.data_dir, name);
+        ok(&server.data_dir, &["scim", "activate", "--tenant", &slug]);
+        let token = ok(&server.data_dir, &["token", "create", "--tenant", &slug])
+            .trim()
+            .to_string();
+        Scim {
+            base: format!("{}/scim/v2/{slug}", server.base),
+            auth: bearer(&token),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        get(&self.url(path), Some(&self.auth))
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> Resp {
+        request(
+            method,
+            &self.url(path),
+            &[("Authorization", &self.auth)],
+            Some(&body.to_string()),
+        )
+    }
+
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Resp {
+        self.send("POST", path, body)
+    }
+
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> Resp {
+        self.send("PUT", path, body)
+    }
+
+    pub fn delete(&self, path: &str) -> Resp {
+        request(
+            "DELETE",
+            &self.url(path),
+            &[("Authorization", &self.auth)],
+            None,
+        )
+    }
+
+    /// POSTs and asserts 201; returns the body.
+    pub fn create(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let resp = self.post(path, body);
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        resp.json()
+    }
+}
+
+/// Asserts a SCIM error body with this status (and scimType, if given).
+pub fn assert_scim_error(resp: &Resp, status: u16, scim_type: Option<&str>) -> String {
+    assert_eq!(resp.status, status, "{}", resp.body);
+    let body = resp.json();
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(body["status"], status.to_string());
+    assert_eq!(body["scimType"].as_str(), scim_type, "{}", resp.body);
+    assert_eq!(resp.header("content-type"), Some("application/scim+json"));
+    body["detail"].as_str().unwrap_or_default().to_string()
+}
+
+/// URL-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,811 @@
+//! SCIM Users and Groups of a tenant: create, read, replace, delete, list.
+//!
+//! Invariants kept in every write transaction: the unique indexes (lower
+//! userName, externalId, lower group displayName) and the email index match
+//! the stored attributes; membership rows exist in both directions.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value, json};
+
+use super::{Directory, DirectoryError};
+use crate::crypto::password::hash_password;
+use crate::scim::error::ScimError;
+use crate::scim::filter::{IndexedEq, Resolved, Resolver, values_at};
+use crate::scim::query::{CursorPos, ListQuery, decode_cursor, encode_cursor};
+use crate::scim::resource::{Leniency, MemberRef, Normalized, Projection, normalize};
+use crate::scim::schema::{LIST_RESPONSE, Registry, ResourceKind, Schema};
+use crate::store::records::{ResourceRecord, TenantRecord};
+use crate::store::{Kind, Tx, UniqueIndex, View};
+
+/// A tenant's SCIM setting for one request: schemas, leniency, base URL.
+pub struct ScimContext {
+    /// The tenant.
+    pub tenant: TenantRecord,
+    /// Its schemas (built-in plus registered extensions).
+    pub registry: Registry,
+    /// What its IdP profile tolerates.
+    pub leniency: Leniency,
+    /// `https://host/scim/v2/{slug}`.
+    pub base: String,
+}
+
+/// A resource as returned to a client, with its ETag.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// The SCIM JSON.
+    pub body: Value,
+    /// The weak ETag (`W/"n"`), also in `meta.version`.
+    pub etag: String,
+}
+
+fn store_kind(kind: ResourceKind) -> Kind {
+    match kind {
+        ResourceKind::User => Kind::User,
+        ResourceKind::Group => Kind::Group,
+    }
+}
+
+fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A new resource id: a UUIDv7, so id order is creation order (stable paging).
+pub fn new_resource_id() -> String {
+    let ms = now_ms() as u64;
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ScimError {
+    ScimError::new(404, format!("{} {id} not found", kind.name()))
+}
+
+fn uniqueness(msg: String) -> ScimError {
+    ScimError::typed(409, "uniqueness", msg)
+}
+
+/// The index keys a resource's attributes imply.
+#[derive(Default, PartialEq, Eq)]
+struct IndexKeys {
+    name: Option<String>,
+    external_id: Option<String>,
+    emails: Vec<String>,
+}
+
+fn index_keys(kind: ResourceKind, data: &Map<String, Value>) -> IndexKeys {
+    let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
+    match kind {
+        ResourceKind::User => {
+            let mut emails: Vec<String> = data
+                .get("emails")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|e| e.get("value").and_then(Value::as_str))
+                        .map(str::to_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default();
+            emails.sort();
+            emails.dedup();
+            IndexKeys {
+                name: text("userName").map(|s| s.to_lowercase()),
+                external_id: text("externalId"),
+                emails,
+            }
+        }
+        ResourceKind::Group => IndexKeys {
+            name: text("displayName").map(|s| s.to_lowercase()),
+            external_id: None,
+            emails: vec![],
+        },
+    }
+}
+
+fn name_index(kind: ResourceKind) -> UniqueIndex {
+    match kind {
+        ResourceKind::User => UniqueIndex::UserName,
+        ResourceKind::Group => UniqueIndex::GroupName,
+    }
+}
+
+/// Checks the unique keys are free (or already this resource's).
+fn check_unique(
+    tx: &Tx,
+    ctx: &ScimContext,
+    kind: ResourceKind,
+    keys: &IndexKeys,
+    id: &str,
+) -> Result<(), ScimError> {
+    let view = tx.view();
+    let t = ctx.tenant.id;
+    if let Some(name) = &keys.name
+        && let Some(owner) = view.index_get(name_index(kind), t, name)?
+        && owner != id
+    {
+        let attr = match kind {
+            ResourceKind::User => "userName",
+            ResourceKind::Group => "displayName",
+        };
+        return Err(uniqueness(format!(
+            "a {} with this {attr} already exists (id {owner})",
+            kind.name()
+        )));
+    }
+    if let Some(ext) = &keys.external_id
+        && let Some(owner) = view.index_get(UniqueIndex::UserExternalId, t, ext)?
+        && owner != id
+    {
+        return Err(uniqueness(format!(
+            "a User with this externalId already exists (id {owner})"
+        )));
+    }
+    Ok(())
+}
+
+fn write_indexes(
+    tx: &mut Tx,
+    tenant: u64,
+    kind: ResourceKind,
+    old: &IndexKeys,
+    new: &IndexKeys,
+    id: &str,
+) -> Result<(), ScimError> {
+    if old.name != new.name {
+        if let Some(k) = &old.name {
+            tx.index_remove(name_index(kind), tenant, k)?;
+        }
+        if let Some(k) = &new.name {
+            tx.index_put(name_index(kind), tenant, k, id)?;
+        }
+    }
+    if old.external_id != new.external_id {
+        if let Some(k) = &old.external_id {
+            tx.index_remove(UniqueIndex::UserExternalId, tenant, k)?;
+        }
+        if let Some(k) = &new.external_id {
+            tx.index_put(UniqueIndex::UserExternalId, tenant, k, id)?;
+        }
+    }
+    for e in old.emails.iter().filter(|e| !new.emails.contains(e)) {
+        tx.email_index(tenant, e, id, false)?;
+    }
+    for e in new.emails.iter().filter(|e| !old.emails.contains(e)) {
+        tx.email_index(tenant, e, id, true)?;
+    }
+    Ok(())
+}
+
+/// Resolves member ids to their types; unknown ids are an error naming them.
+fn resolve_members(
+    view: &View<'_>,
+    tenant: u64,
+    group_id: &str,
+    members: &[MemberRef],
+) -> Result<Vec<(String, &'static str)>, ScimError> {
+    let mut out = Vec::with_capacity(members.len());
+    let mut unknown = Vec::new();
+    for m in members {
+        if m.value == group_id {
+            return Err(ScimError::typed(
+                400,
+                "invalidValue",
+                "a group cannot be a member of itself",
+            ));
+        }
+        let prefers_group = m
+            .kind
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case("group"));
+        let is_user = !prefers_group && view.resource(Kind::User, tenant, &m.value)?.is_some();
+        if is_user {
+            out.push((m.value.clone(), "User"));
+        } else if view.resource(Kind::Group, tenant, &m.value)?.is_some() {
+            out.push((m.value.clone(), "Group"));
+        } else if view.resource(Kind::User, tenant, &m.value)?.is_some() {
+            out.push((m.value.clone(), "User"));
+        } else {
+            unknown.push(m.value.clone());
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ScimError::typed(
+            400,
+            "invalidValue",
+            format!("unknown member id(s): {}", unknown.join(", ")),
+        ));
+    }
+    Ok(out)
+}
+
+impl ScimContext {
+    /// The resolver for a kind.
+    pub fn resolver(&self, kind: ResourceKind) -> Resolver<'_> {
+        Resolver::new(&self.registry, kind)
+    }
+
+    fn location(&self, kind: ResourceKind, id: &str) -> String {
+        format!("{}/{}/{id}", self.base, kind.endpoint())
+    }
+
+    /// Renders a stored record; `with_links` adds User.groups / Group.members.
+    fn render(
+        &self,
+        view: &View<'_>,
+        kind: ResourceKind,
+        rec: &ResourceRecord,
+        with_links: bool,
+    ) -> Result<Value, ScimError> {
+        let mut obj = rec.data.clone();
+        obj.insert("id".into(), Value::String(rec.id.clone()));
+        obj.insert("schemas".into(), json!(rec.schemas));
+        let t = self.tenant.id;
+        if with_links {
+            match kind {
+                ResourceKind::User => {
+                    let mut groups = Vec::new();
+                    for gid in view.groups_of(t, &rec.id)? {
+                        let display = view
+                            .resource(Kind::Group, t, &gid)?
+                            .and_then(|g| g.data.get("displayName").cloned())
+                            .unwrap_or(Value::Null);
+                        groups.push(json!({
+                            "value": gid,
+                            "$ref": self.location(ResourceKind::Group, &gid),
+                            "display": display,
+                            "type": "direct",
+                        }));
+                    }
+                    if !groups.is_empty() {
+                        obj.insert("groups".into(), Value::Array(groups));
+                    }
+                }
+                ResourceKind::Group => {
+                    let members: Vec<Value> = view
+                        .members(t, &rec.id)?
+                        .into_iter()
+                        .map(|(mid, mtype)| {
+                            let target = if mtype == "Group" {
+                                ResourceKind::Group
+                            } else {
+                                ResourceKind::User
+                            };
+                            json!({
+                                "value": mid,
+                                "$ref": self.location(target, &mid),
+                                "type": mtype,
+                            })
+                        })
+                        .collect();
+                    if !members.is_empty() {
+                        obj.insert("members".into(), Value::Array(members));
+                    }
+                }
+            }
+        }
+        obj.insert(
+            "meta".into(),
+            json!({
+                "resourceType": kind.name(),
+                "created": format_ms(rec.created_ms),
+                "lastModified": format_ms(rec.modified_ms),
+                "location": self.location(kind, &rec.id),
+                "version": etag(rec.version),
+            }),
+        );
+        Ok(Value::Object(obj))
+    }
+}
+
+fn custom_schemas(tenant: &TenantRecord) -> Vec<(Schema, ResourceKind)> {
+    tenant
+        .extensions
+        .iter()
+        .filter_map(|ext| {
+            let kind = if ext.applies_to.eq_ignore_ascii_case("group") {
+                ResourceKind::Group
+            } else {
+                ResourceKind::User
+            };
+            Schema::from_json(&ext.schema).ok().map(|s| (s, kind))
+        })
+        .collect()
+}
+
+/// The result of a list or search.
+pub struct ListPage {
+    /// The ListResponse body.
+    pub body: Value,
+}
+
+fn sort_key<'v>(values: &[&'v Value]) -> Option<&'v Value> {
+    values.first().copied()
+}
+
+fn compare_keys(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        // Missing values sort last ascending (RFC 7644 §3.4.2.3).
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(Value::String(x)), Some(Value::String(y))) => {
+            if case_exact {
+                x.cmp(y)
+            } else {
+                x.to_lowercase().cmp(&y.to_lowercase())
+            }
+        }
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+    }
+}
+
+impl Directory {
+    /// The SCIM context of a tenant (its schemas and profile).
+    pub fn scim_context(&self, tenant: &TenantRecord) -> ScimContext {
+        ScimContext {
+            registry: Registry::new(&custom_schemas(tenant)),
+            leniency: Leniency {
+                unknown_extensions: matches!(tenant.idp.as_str(), "onelogin" | "entra"),
+            },
+            base: self.scim_endpoint(&tenant.slug),
+            tenant: tenant.clone(),
+        }
+    }
+
+    /// Creates a User or Group from a request body.
+    pub fn scim_create(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<(Rendered, Vec<String>), ScimError> {
+        let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
+        let password_hash = hashed(&normalized)?;
+        let t = ctx.tenant.id;
+        self.store.write(|tx| {
+            let id = new_resource_id();
+            let keys = index_keys(kind, &normalized.data);
+            check_unique(tx, ctx, kind, &keys, &id)?;
+            let now = now_ms();
+            let rec = ResourceRecord {
+                id: id.clone(),
+                schemas: normalized.schemas.clone(),
+                data: normalized.data.clone(),
+                password_hash,
+                created_ms: now,
+                modified_ms: now,
+                version: 1,
+            };
+            if let Some(members) = &normalized.members {
+                let resolved = resolve_members(&tx.view(), t, &id, members)?;
+                for (mid, mtype) in resolved {
+                    tx.add_member(t, &id, &mid, mtype)?;
+                }
+            }
+            tx.put_resource(store_kind(kind), t, &rec)?;
+            write_indexes(tx, t, kind, &IndexKeys::default(), &keys, &id)?;
+            let body = ctx.render(&tx.view(), kind, &rec, true)?;
+            Ok((
+                Rendered {
+                    body,
+                    etag: etag(rec.version),
+                },
+                normalized.notes.clone(),
+            ))
+        })
+    }
+
+    /// Reads one resource; members/groups are loaded only if the projection keeps them.
+    pub fn scim_get(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<Rendered, ScimError> {
+        let resolver = ctx.resolver(kind);
+        projection.check(&resolver)?;
+        let view = self.store.read().map_err(DirectoryError::from)?;
+        let rec = view
+            .resource(store_kind(kind), ctx.tenant.id, id)?
+            .ok_or_else(|| not_found(kind, id))?;
+        let links = match kind {
+            ResourceKind::User => projection.includes(&resolver, "groups"),
+            ResourceKind::Group => projection.includes(&resolver, "members"),
+        };
+        let body = ctx.render(&view, kind, &rec, links)?;
+        Ok(Rendered {
+            body: projection.apply(&resolver, body),
+            etag: etag(rec.version),
+        })
+    }
+
+    /// Replaces a resource (PUT). `if_match` is the client's ETag precondition.
+    pub fn scim_replace(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<(Rendered, Vec<String>), ScimError> {
+        let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
+        let password_hash = hashed(&normalized)?;
+        let t = ctx.tenant.id;
+        self.store.write(|tx| {
+            let old = tx
+                .view()
+                .resource(store_kind(kind), t, id)?
+                .ok_or_else(|| not_found(kind, id))?;
+            check_precondition(if_match, old.version)?;
+            let old_keys = index_keys(kind, &old.data);
+            let keys = index_keys(kind, &normalized.data);
+            check_unique(tx, ctx, kind, &keys, id)?;
+            if kind == ResourceKind::Group {
+                let wanted = match &normalized.members {
+                    Some(m) => resolve_members(&tx.view(), t, id, m)?,
+                    None => vec![],
+                };
+                let current = tx.view().members(t, id)?;
+                for (mid, _) in &current {
+                    if !wanted.iter().any(|(w, _)| w == mid) {
+                        tx.remove_member(t, id, mid)?;
+                    }
+                }
+                for (mid, mtype) in &wanted {
+                    tx.add_member(t, id, mid, mtype)?;
+                }
+            }
+            let rec = ResourceRecord {
+                id: id.to_string(),
+                schemas: normalized.schemas.clone(),
+                data: normalized.data.clone(),
+                password_hash: password_hash.clone().or(old.password_hash.clone()),
+                created_ms: old.created_ms,
+                modified_ms: now_ms().max(old.modified_ms),
+                version: old.version + 1,
+            };
+            tx.put_resource(store_kind(kind), t, &rec)?;
+            write_indexes(tx, t, kind, &old_keys, &keys, id)?;
+            let body = ctx.render(&tx.view(), kind, &rec, true)?;
+            Ok((
+                Rendered {
+                    body,
+                    etag: etag(rec.version),
+                },
+                normalized.notes.clone(),
+            ))
+        })
+    }
+
+    /// Deletes a resource and its memberships.
+    pub fn scim_delete(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimError> {
+        let t = ctx.tenant.id;
+        self.store.write(|tx| {
+            let old = tx
+                .view()
+                .resource(store_kind(kind), t, id)?
+                .ok_or_else(|| not_found(kind, id))?;
+            check_precondition(if_match, old.version)?;
+            for gid in tx.view().groups_of(t, id)? {
+                tx.remove_member(t, &gid, id)?;
+            }
+            if kind == ResourceKind::Group {
+                for (mid, _) in tx.view().members(t, id)? {
+                    tx.remove_member(t, id, &mid)?;
+                }
+            }
+            write_indexes(
+                tx,
+                t,
+                kind,
+                &index_keys(kind, &old.data),
+                &IndexKeys::default(),
+                id,
+            )?;
+            tx.delete_resource(store_kind(kind), t, id)?;
+            Ok(())
+        })
+    }
+
+    /// Lists or searches resources of the given kinds (both for a root `.search`).
+    pub fn scim_list(
+        &self,
+        ctx: &ScimContext,
+        kinds: &[ResourceKind],
+        query: &ListQuery,
+    ) -> Result<ListPage, ScimError> {
+        let view = self.store.read().map_err(DirectoryError::from)?;
+        let t = ctx.tenant.id;
+        // (kind, rendered, default-order key)
+        let mut matches: Vec<(ResourceKind, Value, String)> = Vec::new();
+        let mut resolvable = false;
+        let mut first_error = None;
+        for &kind in kinds {
+            let resolver = ctx.resolver(kind);
+            if let Some(filter) = &query.filter
+                && let Err(e) = resolver.check(filter)
+            {
+                first_error.get_or_insert(e);
+                continue;
+            }
+            resolvable = true;
+            if kinds.len() == 1 {
+                query.projection.check(&resolver)?;
+            }
+            let needs_links = query.filter.as_ref().is_some_and(|f| {
+                let text = f.to_string().to_ascii_lowercase();
+                text.contains("members") || text.contains("groups")
+            }) || query.sort_by.as_ref().is_some_and(|s| {
+                ["members", "groups"].contains(&s.name.to_ascii_lowercase().as_str())
+            });
+            let candidates = match query.filter.as_ref().and_then(|f| resolver.indexed_eq(f)) {
+                Some(eq) => self.indexed_candidates(&view, kind, t, &eq)?,
+                None => view.resources(store_kind(kind), t)?,
+            };
+            for rec in candidates {
+                let rendered = ctx.render(&view, kind, &rec, needs_links)?;
+                let keep = match &query.filter {
+                    Some(f) => resolver.matches(f, &rendered),
+                    None => true,
+                };
+                if keep {
+                    let key = format!("{}:{}", kind.name(), rec.id);
+                    matches.push((kind, rendered, key));
+                }
+            }
+        }
+        if !resolvable {
+            return Err(first_error.unwrap_or_else(|| {
+                ScimError::typed(400, "invalidFilter", "the filter matches no resource type")
+            }));
+        }
+
+        if let Some(sort_by) = &query.sort_by {
+            type Keyed = (Option<Value>, bool, (ResourceKind, Value, String));
+            let mut keyed: Vec<Keyed> = Vec::new();
+            for item in matches {
+                let resolver = ctx.resolver(item.0);
+                let resolved: Option<Resolved> = resolver.resolve(sort_by, None).ok();
+                let (key, exact) = match &resolved {
+                    Some(r) => {
+                        let values = primary_first(values_at(&item.1, r), &item.1, r);
+                        (sort_key(&values).cloned(), r.leaf().case_exact)
+                    }
+                    None => (None, false),
+                };
+                keyed.push((key, exact, item));
+            }
+            if keyed.iter().all(|(k, _, _)| k.is_none()) && !keyed.is_empty() {
+                let known = kinds
+                    .iter()
+                    .any(|k| ctx.resolver(*k).resolve(sort_by, None).is_ok());
+                if !known {
+                    return Err(ScimError::typed(
+                        400,
+                        "invalidValue",
+                        format!("sortBy: unknown attribute {sort_by}"),
+                    ));
+                }
+            }
+            keyed.sort_by(|a, b| {
+                let o = compare_keys(a.0.as_ref(), b.0.as_ref(), a.1);
+                if query.descending { o.reverse() } else { o }
+            });
+            matches = keyed.into_iter().map(|(_, _, item)| item).collect();
+        }
+
+        let total = matches.len();
+        let count = query.count;
+        let mut body = Map::new();
+        body.insert("schemas".into(), json!([LIST_RESPONSE]));
+        body.insert("totalResults".into(), json!(total));
+        let (start, page_len, next, previous) = match &query.cursor {
+            Some(cursor) => {
+                let pos = decode_cursor(cursor)?;
+                let sorted = query.sort_by.is_some();
+                let start = match &pos {
+                    None => 0,
+                    Some(CursorPos::Offset(n)) => (*n).min(total),
+                    Some(CursorPos::After(k)) => matches.partition_point(|m| m.2 <= *k),
+                    Some(CursorPos::Before(k)) => {
+                        matches.partition_point(|m| m.2 < *k).saturating_sub(count)
+                    }
+                };
+                let end = (start + count).min(total);
+                let next = (end < total && count > 0).then(|| {
+                    if sorted {
+                        encode_cursor(&CursorPos::Offset(end))
+                    } else {
+                        encode_cursor(&CursorPos::After(matches[end - 1].2.clone()))
+                    }
+                });
+                let previous = (start > 0).then(|| {
+                    if sorted {
+                        encode_cursor(&CursorPos::Offset(start.saturating_sub(count)))
+                    } else {
+                        encode_cursor(&CursorPos::Before(matches[start].2.clone()))
+                    }
+                });
+                (start, end - start, next, previous)
+            }
+            None => {
+                let start = (query.start_index - 1).min(total);
+                let end = (start + count).min(total);
+                body.insert("startIndex".into(), json!(query.start_index));
+                (start, end - start, None, None)
+            }
+        };
+        body.insert("itemsPerPage".into(), json!(page_len));
+        if let Some(n) = next {
+            body.insert("nextCursor".into(), json!(n));
+        }
+        if let Some(p) = previous {
+            body.insert("previousCursor".into(), json!(p));
+        }
+        let resources: Vec<Value> = matches
+            .into_iter()
+            .skip(start)
+            .take(page_len)
+            .map(|(kind, value, _)| query.projection.apply(&ctx.resolver(kind), value))
+            .collect();
+        body.insert("Resources".into(), Value::Array(resources));
+        Ok(ListPage {
+            body: Value::Object(body),
+        })
+    }
+
+    fn indexed_candidates(
+        &self,
+        view: &View<'_>,
+        kind: ResourceKind,
+        tenant: u64,
+        eq: &IndexedEq,
+    ) -> Result<Vec<ResourceRecord>, ScimError> {
+        let ids: Vec<String> = match eq {
+            IndexedEq::Id(id) => vec![id.clone()],
+            IndexedEq::UserName(v) | IndexedEq::GroupName(v) => view
+                .index_get(name_index(kind), tenant, &v.to_lowercase())?
+                .into_iter()
+                .collect(),
+            IndexedEq::ExternalId(v) => match kind {
+                ResourceKind::User => view
+                    .index_get(UniqueIndex::UserExternalId, tenant, v)?
+                    .into_iter()
+                    .collect(),
+                ResourceKind::Group => {
+                    return Ok(view.resources(store_kind(kind), tenant)?);
+                }
+            },
+            IndexedEq::Email(v) => view.users_by_email(tenant, &v.to_lowercase())?,
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(rec) = view.resource(store_kind(kind), tenant, &id)? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Multi-valued sort keys use the primary value first (RFC 7644 §3.4.2.3).
+fn primary_first<'v>(values: Vec<&'v Value>, resource: &'v Value, r: &Resolved) -> Vec<&'v Value> {
+    if !r.attr.multi || r.sub.as_ref().is_some_and(|s| s.name != "value") {
+        return values;
+    }
+    let primary = crate::scim::filter::elements(resource, r)
+        .into_iter()
+        .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+        .and_then(|e| e.get("value"));
+    match primary {
+        Some(p) => std::iter::once(p).chain(values).collect(),
+        None => values,
+    }
+}
+
+fn hashed(normalized: &Normalized) -> Result<Option<String>, ScimError> {
+    normalized
+        .password
+        .as_deref()
+        .map(hash_password)
+        .transpose()
+        .map_err(|e| DirectoryError::from(e).into())
+}
+
+/// `If-Match`: `*` or one of the listed ETags must match the current version.
+pub fn check_precondition(if_match: Option<&str>, version: u64) -> Result<(), ScimError> {
+    let Some(header) = if_match else {
+        return Ok(());
+    };
+    let current = etag(version);
+    let strong = format!("\"{version}\"");
+    let ok = header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == current || t == strong);
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimError::typed(
+            412,
+            "preconditionFailed",
+            format!("the resource has changed (current version {current})"),
+        ))
+    }
+}
+
+/// Whether an `If-None-Match` header matches the current ETag (then: 304).
+pub fn none_match_hits(if_none_match: Option<&str>, current: &str) -> bool {
+    if_none_match.is_some_and(|h| {
+        h.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == current || format!("W/{t}") == current)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_time_ordered_uuids() {
+        let a = new_resource_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_resource_id();
+        assert!(a < b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "7");
+    }
+
+    #[test]
+    fn preconditions() {
+        assert!(check_precondition(None, 3).is_ok());
+        assert!(check_precondition(Some("W/\"3\""), 3).is_ok());
+        assert!(check_precondition(Some("*"), 3).is_ok());
+        assert_eq!(
+            check_precondition(Some("W/\"2\""), 3).unwrap_err().status,
+            412
+        );
+        assert!(none_match_hits(Some("W/\"3\""), "W/\"3\""));
+        assert!(!none_match_hits(Some("W/\"2\""), "W/\"3\""));
+    }
+}
