@@ -1220,4 +1220,142 @@ mod tests {
         );
         assert_eq!(users.indexed_eq(&p(r#"userName eq "a" or title pr"#)), None);
     }
+
+    fn typed_registry() -> Registry {
+        let schema = crate::scim::schema::Schema::from_json(&json!({
+            "id": "urn:t:User",
+            "attributes": [
+                {"name": "s", "type": "string"},
+                {"name": "sx", "type": "string", "caseExact": true},
+                {"name": "b", "type": "boolean"},
+                {"name": "i", "type": "integer"},
+                {"name": "d", "type": "decimal"},
+                {"name": "t", "type": "dateTime"},
+                {"name": "r", "type": "reference"},
+                {"name": "bin", "type": "binary"}
+            ]
+        }))
+        .unwrap();
+        Registry::new(&[(schema, ResourceKind::User)])
+    }
+
+    /// Every operator against every attribute type: the result, or None for invalidFilter.
+    #[test]
+    fn every_operator_against_every_type() {
+        let reg = typed_registry();
+        let r = Resolver::new(&reg, ResourceKind::User);
+        let res = json!({"urn:t:User": {
+            "s": "Hello", "sx": "Hello", "b": true, "i": 10, "d": 2.5,
+            "t": "2024-05-13T04:42:34Z", "r": "https://x.test/A", "bin": "QUJD"
+        }});
+        let ops = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"];
+        type Row = (&'static str, &'static str, [Option<bool>; 9]);
+        let t = Some(true);
+        let f = Some(false);
+        let rows: [Row; 8] = [
+            ("s", r#""hello""#, [t, f, t, t, t, f, t, f, t]),
+            ("sx", r#""hello""#, [f, t, f, f, f, f, f, t, t]),
+            (
+                "b",
+                "true",
+                [t, f, None, None, None, None, None, None, None],
+            ),
+            ("i", "10", [t, f, None, None, None, f, t, f, t]),
+            ("d", "1.5", [f, t, None, None, None, t, t, f, f]),
+            (
+                "t",
+                r#""2024-05-13T04:42:34Z""#,
+                [t, f, None, None, None, f, t, f, t],
+            ),
+            ("r", r#""https://x.test/a""#, [t, f, t, t, t, f, t, f, t]),
+            (
+                "bin",
+                r#""QUJD""#,
+                [t, f, None, None, None, None, None, None, None],
+            ),
+        ];
+        for (attr, literal, expected) in rows {
+            for (op, want) in ops.iter().zip(expected) {
+                let src = format!("urn:t:User:{attr} {op} {literal}");
+                let filter = p(&src);
+                match (r.check(&filter), want) {
+                    (Ok(()), Some(want)) => assert_eq!(r.matches(&filter, &res), want, "{src}"),
+                    (Err(e), None) => assert_eq!(e.scim_type, Some("invalidFilter")),
+                    (got, want) => panic!("{src}: check {:?}, expected {want:?}", got.err()),
+                }
+            }
+        }
+    }
+
+    /// Random filter trees print and re-parse to themselves.
+    #[test]
+    fn random_filters_round_trip() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        fn random_filter(rng: &mut rand::rngs::StdRng, depth: usize) -> Filter {
+            let names = [
+                "userName",
+                "name.givenName",
+                "emails",
+                "urn:x:y:2.0:User:dept",
+                "active",
+            ];
+            let ops = [
+                CompareOp::Eq,
+                CompareOp::Ne,
+                CompareOp::Co,
+                CompareOp::Sw,
+                CompareOp::Ew,
+                CompareOp::Gt,
+                CompareOp::Ge,
+                CompareOp::Lt,
+                CompareOp::Le,
+            ];
+            let leaf = |rng: &mut rand::rngs::StdRng| {
+                let path = AttrPath::parse(names[rng.random_range(0..names.len())]).unwrap();
+                let value = match rng.random_range(0..4) {
+                    0 => CompValue::Str(format!("v\"{}\\", rng.random_range(0..100))),
+                    1 => CompValue::Num(Number::from(rng.random_range(-5i64..5))),
+                    2 => CompValue::Bool(rng.random()),
+                    _ => CompValue::Null,
+                };
+                if rng.random_range(0..5) == 0 {
+                    Filter::Present(path)
+                } else {
+                    Filter::Compare(path, ops[rng.random_range(0..ops.len())], value)
+                }
+            };
+            if depth == 0 {
+                return leaf(rng);
+            }
+            match rng.random_range(0..5) {
+                0 => Filter::And(
+                    Box::new(random_filter(rng, depth - 1)),
+                    Box::new(random_filter(rng, depth - 1)),
+                ),
+                1 => Filter::Or(
+                    Box::new(random_filter(rng, depth - 1)),
+                    Box::new(random_filter(rng, depth - 1)),
+                ),
+                2 => Filter::Not(Box::new(random_filter(rng, depth - 1))),
+                3 => Filter::ValuePath(
+                    AttrPath::parse("emails").unwrap(),
+                    Box::new(Filter::Compare(
+                        AttrPath::parse("type").unwrap(),
+                        CompareOp::Eq,
+                        CompValue::Str("work".into()),
+                    )),
+                ),
+                _ => leaf(rng),
+            }
+        }
+        for _ in 0..500 {
+            let tree = random_filter(&mut rng, 4);
+            let printed = tree.to_string();
+            assert_eq!(
+                parse(&printed).unwrap_or_else(|e| panic!("{printed}: {}", e.detail)),
+                tree
+            );
+        }
+    }
 }
