@@ -53,6 +53,8 @@ pub enum Commands {
     Check,
     /// Show the audit log (provisioning log), newest first.
     Audit(AuditArgs),
+    /// Show a tenant's change feed (users and groups created, changed, deleted).
+    Events(EventsArgs),
 }
 
 /// Flags of `serve`.
@@ -101,6 +103,20 @@ pub enum TenantCommand {
         /// New display name.
         #[arg(long)]
         name: String,
+    },
+    /// Change a tenant's settings.
+    Set {
+        /// Tenant slug.
+        slug: String,
+        /// Identity provider profile: okta, entra, jumpcloud, onelogin, generic or auto.
+        #[arg(long)]
+        idp: Option<String>,
+        /// What SCIM DELETE does: soft (tombstone, revivable) or hard.
+        #[arg(long)]
+        delete_policy: Option<String>,
+        /// Unknown member ids in group writes: skip (and report) or reject (400).
+        #[arg(long)]
+        unknown_members: Option<String>,
     },
     /// Delete a tenant and all its users, groups and credentials.
     Delete {
@@ -216,5 +232,19 @@ pub struct AuditArgs {
     pub tenant: Option<String>,
     /// At most this many rows.
     #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// Flags of `events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// Only events after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// At most this many events.
+    #[arg(long, default_value_t = 100)]
     pub limit: usize,
 }

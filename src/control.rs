@@ -53,6 +53,26 @@ pub enum Command {
         /// New display name.
         name: String,
     },
+    /// Change tenant settings.
+    TenantSet {
+        /// Slug.
+        slug: String,
+        /// IdP profile.
+        idp: Option<String>,
+        /// soft or hard.
+        delete_policy: Option<String>,
+        /// skip or reject.
+        unknown_members: Option<String>,
+    },
+    /// Show a tenant's change feed.
+    Events {
+        /// Slug.
+        tenant: String,
+        /// Only events after this sequence number.
+        after: u64,
+        /// At most this many.
+        limit: usize,
+    },
     /// Delete a tenant and all its data.
     TenantDelete {
         /// Slug.
@@ -222,12 +242,51 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             let _ = writeln!(out, "idp: {}\nscim: {}", t.idp, yes_no(t.scim_active));
             let _ = writeln!(out, "scim endpoint: {}", dir.scim_endpoint(&t.slug));
             let _ = writeln!(out, "delete policy: {}", t.delete_policy);
+            let _ = writeln!(out, "unknown members: {}", t.unknown_members);
             let _ = writeln!(out, "users: {}\ngroups: {}", s.users, s.groups);
             let _ = writeln!(out, "created: {}", crate::format_time(t.created));
         }
         Command::TenantRename { slug, name } => {
             let t = dir.rename_tenant(&slug, &name, ACTOR)?;
             let _ = writeln!(out, "renamed tenant {} to {:?}", t.slug, t.name);
+        }
+        Command::TenantSet {
+            slug,
+            idp,
+            delete_policy,
+            unknown_members,
+        } => {
+            let t = dir.update_tenant_settings(
+                &slug,
+                idp.as_deref(),
+                delete_policy.as_deref(),
+                unknown_members.as_deref(),
+                ACTOR,
+            )?;
+            let _ = writeln!(
+                out,
+                "tenant {}: idp {}, delete policy {}, unknown members {}",
+                t.slug, t.idp, t.delete_policy, t.unknown_members
+            );
+        }
+        Command::Events {
+            tenant,
+            after,
+            limit,
+        } => {
+            for e in dir.events(&tenant, after, limit)? {
+                let _ = writeln!(
+                    out,
+                    "{} {} {} {} {} v{}{}",
+                    e.seq,
+                    crate::format_time(e.ts_ms / 1000),
+                    e.resource_type,
+                    e.id,
+                    e.action,
+                    e.version,
+                    e.member.map(|m| format!(" member {m}")).unwrap_or_default()
+                );
+            }
         }
         Command::TenantDelete { slug } => {
             let t = dir.delete_tenant(&slug, ACTOR)?;

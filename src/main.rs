@@ -51,6 +51,17 @@ fn main() -> ExitCode {
             TenantCommand::Show { slug } => Command::TenantShow { slug },
             TenantCommand::Rename { slug, name } => Command::TenantRename { slug, name },
             TenantCommand::Delete { slug } => Command::TenantDelete { slug },
+            TenantCommand::Set {
+                slug,
+                idp,
+                delete_policy,
+                unknown_members,
+            } => Command::TenantSet {
+                slug,
+                idp,
+                delete_policy,
+                unknown_members,
+            },
         },
         Commands::Scim(s) => match s {
             ScimCommand::Activate { tenant } => Command::ScimSetActive {
@@ -120,6 +131,11 @@ fn main() -> ExitCode {
             KeysCommand::Status => Command::KeysStatus,
         },
         Commands::Check => Command::Check,
+        Commands::Events(e) => Command::Events {
+            tenant: e.tenant,
+            after: e.after,
+            limit: e.limit,
+        },
         Commands::Audit(a) => Command::Audit {
             tenant: a.tenant,
             limit: a.limit,

@@ -289,7 +289,7 @@ fn discovery_endpoints_are_truthful() {
     assert_eq!(spc["sort"]["supported"], true);
     assert_eq!(spc["etag"]["supported"], true);
     assert_eq!(spc["pagination"]["cursor"], true);
-    assert_eq!(spc["patch"]["supported"], false);
+    assert_eq!(spc["patch"]["supported"], true);
     assert_eq!(spc["bulk"]["supported"], false);
 
     let types = scim.get("/ResourceTypes").json();
@@ -644,10 +644,24 @@ fn errors_are_scim_error_bodies() {
         let detail = assert_scim_error(&scim.post("/Users", &body), 400, Some("invalidValue"));
         assert!(detail.contains(expected), "{body}: {detail}");
     }
+    // Unknown members: skipped and reported by default, refused under the strict setting.
+    let skipped = scim.create(
+        "/Groups",
+        &json!({"displayName": "G", "members": [{"value": "ghost"}]}),
+    );
+    assert!(skipped.get("members").is_none());
+    let slug = scim.base.rsplit('/').next().unwrap().to_string();
+    assert!(
+        ok(&data, &["audit", "--tenant", &slug]).contains("skipped unknown member id(s): ghost")
+    );
+    ok(
+        &data,
+        &["tenant", "set", &slug, "--unknown-members", "reject"],
+    );
     let detail = assert_scim_error(
         &scim.post(
             "/Groups",
-            &json!({"displayName": "G", "members": [{"value": "ghost"}]}),
+            &json!({"displayName": "G2", "members": [{"value": "ghost"}]}),
         ),
         400,
         Some("invalidValue"),
@@ -882,13 +896,13 @@ fn resources_persist_stay_isolated_and_keep_passwords_hashed() {
     // Tenant B sees none of it, and cannot reference A's user as a member.
     assert_scim_error(&b.get(&format!("/Users/{id}")), 404, None);
     assert_list(&b.get("/Users").json(), 0, 0);
-    assert_scim_error(
-        &b.post(
-            "/Groups",
-            &json!({"displayName": "Steal", "members": [{"value": id}]}),
-        ),
-        400,
-        Some("invalidValue"),
+    let steal = b.create(
+        "/Groups",
+        &json!({"displayName": "Steal", "members": [{"value": id}]}),
+    );
+    assert!(
+        steal.get("members").is_none(),
+        "another tenant's user is never a member"
     );
     // Same userName is fine in another tenant.
     assert_eq!(b.post("/Users", &okta_user()).status, 201);

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod keys;
 pub mod resources;
 pub mod tenants;
+pub mod writes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -13,7 +13,7 @@ use crate::crypto::password::hash_password;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{IndexedEq, Resolved, Resolver, values_at};
 use crate::scim::query::{CursorPos, ListQuery, decode_cursor, encode_cursor};
-use crate::scim::resource::{Leniency, MemberRef, Normalized, Projection, normalize};
+use crate::scim::resource::{Leniency, MemberRef, Normalized, Projection};
 use crate::scim::schema::{LIST_RESPONSE, Registry, ResourceKind, Schema};
 use crate::store::records::{ResourceRecord, TenantRecord};
 use crate::store::{Kind, Tx, UniqueIndex, View};
@@ -28,6 +28,8 @@ pub struct ScimContext {
     pub leniency: Leniency,
     /// `https://host/scim/v2/{slug}`.
     pub base: String,
+    /// The IdP profile in effect (the tenant's, or the one detected under "auto").
+    pub profile: String,
 }
 
 /// A resource as returned to a client, with its ETag.
@@ -39,14 +41,14 @@ pub struct Rendered {
     pub etag: String,
 }
 
-fn store_kind(kind: ResourceKind) -> Kind {
+pub(crate) fn store_kind(kind: ResourceKind) -> Kind {
     match kind {
         ResourceKind::User => Kind::User,
         ResourceKind::Group => Kind::Group,
     }
 }
 
-fn etag(version: u64) -> String {
+pub(crate) fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
 }
 
@@ -60,7 +62,7 @@ fn format_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
@@ -82,7 +84,7 @@ pub fn new_resource_id() -> String {
     )
 }
 
-fn not_found(kind: ResourceKind, id: &str) -> ScimError {
+pub(crate) fn not_found(kind: ResourceKind, id: &str) -> ScimError {
     ScimError::new(404, format!("{} {id} not found", kind.name()))
 }
 
@@ -92,13 +94,13 @@ fn uniqueness(msg: String) -> ScimError {
 
 /// The index keys a resource's attributes imply.
 #[derive(Default, PartialEq, Eq)]
-struct IndexKeys {
-    name: Option<String>,
-    external_id: Option<String>,
-    emails: Vec<String>,
+pub(crate) struct IndexKeys {
+    pub(crate) name: Option<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) emails: Vec<String>,
 }
 
-fn index_keys(kind: ResourceKind, data: &Map<String, Value>) -> IndexKeys {
+pub(crate) fn index_keys(kind: ResourceKind, data: &Map<String, Value>) -> IndexKeys {
     let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
     match kind {
         ResourceKind::User => {
@@ -129,7 +131,7 @@ fn index_keys(kind: ResourceKind, data: &Map<String, Value>) -> IndexKeys {
     }
 }
 
-fn name_index(kind: ResourceKind) -> UniqueIndex {
+pub(crate) fn name_index(kind: ResourceKind) -> UniqueIndex {
     match kind {
         ResourceKind::User => UniqueIndex::UserName,
         ResourceKind::Group => UniqueIndex::GroupName,
@@ -137,7 +139,7 @@ fn name_index(kind: ResourceKind) -> UniqueIndex {
 }
 
 /// Checks the unique keys are free (or already this resource's).
-fn check_unique(
+pub(crate) fn check_unique(
     tx: &Tx,
     ctx: &ScimContext,
     kind: ResourceKind,
@@ -146,9 +148,15 @@ fn check_unique(
 ) -> Result<(), ScimError> {
     let view = tx.view();
     let t = ctx.tenant.id;
+    let live = |owner: &str| -> Result<bool, ScimError> {
+        Ok(view
+            .resource(store_kind(kind), t, owner)?
+            .is_some_and(|r| r.deleted_ms.is_none()))
+    };
     if let Some(name) = &keys.name
         && let Some(owner) = view.index_get(name_index(kind), t, name)?
         && owner != id
+        && live(&owner)?
     {
         let attr = match kind {
             ResourceKind::User => "userName",
@@ -162,6 +170,9 @@ fn check_unique(
     if let Some(ext) = &keys.external_id
         && let Some(owner) = view.index_get(UniqueIndex::UserExternalId, t, ext)?
         && owner != id
+        && view
+            .resource(Kind::User, t, &owner)?
+            .is_some_and(|r| r.deleted_ms.is_none())
     {
         return Err(uniqueness(format!(
             "a User with this externalId already exists (id {owner})"
@@ -170,7 +181,7 @@ fn check_unique(
     Ok(())
 }
 
-fn write_indexes(
+pub(crate) fn write_indexes(
     tx: &mut Tx,
     tenant: u64,
     kind: ResourceKind,
@@ -203,15 +214,23 @@ fn write_indexes(
     Ok(())
 }
 
-/// Resolves member ids to their types; unknown ids are an error naming them.
-fn resolve_members(
+/// Member ids with their types ("User" or "Group").
+pub(crate) type KnownMembers = Vec<(String, &'static str)>;
+
+/// Resolves member ids to their types; returns the known ones and the unknown ids.
+pub(crate) fn resolve_members(
     view: &View<'_>,
     tenant: u64,
     group_id: &str,
     members: &[MemberRef],
-) -> Result<Vec<(String, &'static str)>, ScimError> {
+) -> Result<(KnownMembers, Vec<String>), ScimError> {
     let mut out = Vec::with_capacity(members.len());
     let mut unknown = Vec::new();
+    let live = |kind: Kind, id: &str| -> Result<bool, ScimError> {
+        Ok(view
+            .resource(kind, tenant, id)?
+            .is_some_and(|r| r.deleted_ms.is_none()))
+    };
     for m in members {
         if m.value == group_id {
             return Err(ScimError::typed(
@@ -224,25 +243,17 @@ fn resolve_members(
             .kind
             .as_deref()
             .is_some_and(|k| k.eq_ignore_ascii_case("group"));
-        let is_user = !prefers_group && view.resource(Kind::User, tenant, &m.value)?.is_some();
-        if is_user {
+        if !prefers_group && live(Kind::User, &m.value)? {
             out.push((m.value.clone(), "User"));
-        } else if view.resource(Kind::Group, tenant, &m.value)?.is_some() {
+        } else if live(Kind::Group, &m.value)? {
             out.push((m.value.clone(), "Group"));
-        } else if view.resource(Kind::User, tenant, &m.value)?.is_some() {
+        } else if live(Kind::User, &m.value)? {
             out.push((m.value.clone(), "User"));
         } else {
             unknown.push(m.value.clone());
         }
     }
-    if !unknown.is_empty() {
-        return Err(ScimError::typed(
-            400,
-            "invalidValue",
-            format!("unknown member id(s): {}", unknown.join(", ")),
-        ));
-    }
-    Ok(out)
+    Ok((out, unknown))
 }
 
 impl ScimContext {
@@ -256,7 +267,7 @@ impl ScimContext {
     }
 
     /// Renders a stored record; `with_links` adds User.groups / Group.members.
-    fn render(
+    pub(crate) fn render(
         &self,
         view: &View<'_>,
         kind: ResourceKind,
@@ -372,59 +383,18 @@ fn compare_keys(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Order
 }
 
 impl Directory {
-    /// The SCIM context of a tenant (its schemas and profile).
-    pub fn scim_context(&self, tenant: &TenantRecord) -> ScimContext {
+    /// The SCIM context of a tenant under an IdP profile (its own, or a detected one).
+    pub fn scim_context(&self, tenant: &TenantRecord, profile: &str) -> ScimContext {
         ScimContext {
             registry: Registry::new(&custom_schemas(tenant)),
             leniency: Leniency {
-                unknown_extensions: matches!(tenant.idp.as_str(), "onelogin" | "entra"),
+                // OneLogin templates and the Entra validator carry arbitrary extension URNs.
+                unknown_extensions: matches!(profile, "onelogin" | "entra"),
             },
             base: self.scim_endpoint(&tenant.slug),
+            profile: profile.to_string(),
             tenant: tenant.clone(),
         }
-    }
-
-    /// Creates a User or Group from a request body.
-    pub fn scim_create(
-        &self,
-        ctx: &ScimContext,
-        kind: ResourceKind,
-        body: &Value,
-    ) -> Result<(Rendered, Vec<String>), ScimError> {
-        let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
-        let password_hash = hashed(&normalized)?;
-        let t = ctx.tenant.id;
-        self.store.write(|tx| {
-            let id = new_resource_id();
-            let keys = index_keys(kind, &normalized.data);
-            check_unique(tx, ctx, kind, &keys, &id)?;
-            let now = now_ms();
-            let rec = ResourceRecord {
-                id: id.clone(),
-                schemas: normalized.schemas.clone(),
-                data: normalized.data.clone(),
-                password_hash,
-                created_ms: now,
-                modified_ms: now,
-                version: 1,
-            };
-            if let Some(members) = &normalized.members {
-                let resolved = resolve_members(&tx.view(), t, &id, members)?;
-                for (mid, mtype) in resolved {
-                    tx.add_member(t, &id, &mid, mtype)?;
-                }
-            }
-            tx.put_resource(store_kind(kind), t, &rec)?;
-            write_indexes(tx, t, kind, &IndexKeys::default(), &keys, &id)?;
-            let body = ctx.render(&tx.view(), kind, &rec, true)?;
-            Ok((
-                Rendered {
-                    body,
-                    etag: etag(rec.version),
-                },
-                normalized.notes.clone(),
-            ))
-        })
     }
 
     /// Reads one resource; members/groups are loaded only if the projection keeps them.
@@ -440,6 +410,7 @@ impl Directory {
         let view = self.store.read().map_err(DirectoryError::from)?;
         let rec = view
             .resource(store_kind(kind), ctx.tenant.id, id)?
+            .filter(|r| r.deleted_ms.is_none())
             .ok_or_else(|| not_found(kind, id))?;
         let links = match kind {
             ResourceKind::User => projection.includes(&resolver, "groups"),
@@ -449,100 +420,6 @@ impl Directory {
         Ok(Rendered {
             body: projection.apply(&resolver, body),
             etag: etag(rec.version),
-        })
-    }
-
-    /// Replaces a resource (PUT). `if_match` is the client's ETag precondition.
-    pub fn scim_replace(
-        &self,
-        ctx: &ScimContext,
-        kind: ResourceKind,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-    ) -> Result<(Rendered, Vec<String>), ScimError> {
-        let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
-        let password_hash = hashed(&normalized)?;
-        let t = ctx.tenant.id;
-        self.store.write(|tx| {
-            let old = tx
-                .view()
-                .resource(store_kind(kind), t, id)?
-                .ok_or_else(|| not_found(kind, id))?;
-            check_precondition(if_match, old.version)?;
-            let old_keys = index_keys(kind, &old.data);
-            let keys = index_keys(kind, &normalized.data);
-            check_unique(tx, ctx, kind, &keys, id)?;
-            if kind == ResourceKind::Group {
-                let wanted = match &normalized.members {
-                    Some(m) => resolve_members(&tx.view(), t, id, m)?,
-                    None => vec![],
-                };
-                let current = tx.view().members(t, id)?;
-                for (mid, _) in &current {
-                    if !wanted.iter().any(|(w, _)| w == mid) {
-                        tx.remove_member(t, id, mid)?;
-                    }
-                }
-                for (mid, mtype) in &wanted {
-                    tx.add_member(t, id, mid, mtype)?;
-                }
-            }
-            let rec = ResourceRecord {
-                id: id.to_string(),
-                schemas: normalized.schemas.clone(),
-                data: normalized.data.clone(),
-                password_hash: password_hash.clone().or(old.password_hash.clone()),
-                created_ms: old.created_ms,
-                modified_ms: now_ms().max(old.modified_ms),
-                version: old.version + 1,
-            };
-            tx.put_resource(store_kind(kind), t, &rec)?;
-            write_indexes(tx, t, kind, &old_keys, &keys, id)?;
-            let body = ctx.render(&tx.view(), kind, &rec, true)?;
-            Ok((
-                Rendered {
-                    body,
-                    etag: etag(rec.version),
-                },
-                normalized.notes.clone(),
-            ))
-        })
-    }
-
-    /// Deletes a resource and its memberships.
-    pub fn scim_delete(
-        &self,
-        ctx: &ScimContext,
-        kind: ResourceKind,
-        id: &str,
-        if_match: Option<&str>,
-    ) -> Result<(), ScimError> {
-        let t = ctx.tenant.id;
-        self.store.write(|tx| {
-            let old = tx
-                .view()
-                .resource(store_kind(kind), t, id)?
-                .ok_or_else(|| not_found(kind, id))?;
-            check_precondition(if_match, old.version)?;
-            for gid in tx.view().groups_of(t, id)? {
-                tx.remove_member(t, &gid, id)?;
-            }
-            if kind == ResourceKind::Group {
-                for (mid, _) in tx.view().members(t, id)? {
-                    tx.remove_member(t, id, &mid)?;
-                }
-            }
-            write_indexes(
-                tx,
-                t,
-                kind,
-                &index_keys(kind, &old.data),
-                &IndexKeys::default(),
-                id,
-            )?;
-            tx.delete_resource(store_kind(kind), t, id)?;
-            Ok(())
         })
     }
 
@@ -581,7 +458,7 @@ impl Directory {
                 Some(eq) => self.indexed_candidates(&view, kind, t, &eq)?,
                 None => view.resources(store_kind(kind), t)?,
             };
-            for rec in candidates {
+            for rec in candidates.into_iter().filter(|r| r.deleted_ms.is_none()) {
                 let rendered = ctx.render(&view, kind, &rec, needs_links)?;
                 let keep = match &query.filter {
                     Some(f) => resolver.matches(f, &rendered),
@@ -742,7 +619,7 @@ fn primary_first<'v>(values: Vec<&'v Value>, resource: &'v Value, r: &Resolved) 
     }
 }
 
-fn hashed(normalized: &Normalized) -> Result<Option<String>, ScimError> {
+pub(crate) fn hashed(normalized: &Normalized) -> Result<Option<String>, ScimError> {
     normalized
         .password
         .as_deref()

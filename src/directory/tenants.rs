@@ -6,7 +6,7 @@ use crate::store::Tx;
 use crate::store::records::{StoredExtension, TenantRecord};
 
 /// The IdP profiles a tenant can use.
-pub const IDP_PROFILES: [&str; 5] = ["okta", "entra", "jumpcloud", "onelogin", "generic"];
+pub const IDP_PROFILES: [&str; 6] = ["okta", "entra", "jumpcloud", "onelogin", "generic", "auto"];
 
 const MAX_SLUG: usize = 63;
 
@@ -123,6 +123,7 @@ fn insert_new(
         scim_active: false,
         delete_policy: "soft".into(),
         created: crate::now_unix(),
+        unknown_members: "skip".into(),
         extensions: Vec::new(),
     };
     tx.put_tenant(&tenant)?;
@@ -254,6 +255,73 @@ impl Directory {
             ))?;
             Ok(tenant)
         })
+    }
+
+    /// Changes a tenant's settings; `None` leaves one as it is.
+    pub fn update_tenant_settings(
+        &self,
+        slug: &str,
+        idp: Option<&str>,
+        delete_policy: Option<&str>,
+        unknown_members: Option<&str>,
+        actor: &str,
+    ) -> Result<TenantRecord, DirectoryError> {
+        let idp = idp.map(validate_idp).transpose()?;
+        let pick = |value: Option<&str>, allowed: [&str; 2], what: &str| {
+            value
+                .map(|v| {
+                    let v = v.trim().to_ascii_lowercase();
+                    if allowed.contains(&v.as_str()) {
+                        Ok(v)
+                    } else {
+                        Err(DirectoryError::Invalid(format!(
+                            "{what} must be {} or {}, not {v:?}",
+                            allowed[0], allowed[1]
+                        )))
+                    }
+                })
+                .transpose()
+        };
+        let delete_policy = pick(delete_policy, ["soft", "hard"], "the delete policy")?;
+        let unknown_members = pick(unknown_members, ["skip", "reject"], "unknown-members")?;
+        self.store.write(|tx| {
+            let mut tenant = tenant_in(tx, slug)?;
+            let mut changed = Vec::new();
+            if let Some(v) = idp {
+                changed.push(format!("idp={v}"));
+                tenant.idp = v;
+            }
+            if let Some(v) = delete_policy {
+                changed.push(format!("delete_policy={v}"));
+                tenant.delete_policy = v;
+            }
+            if let Some(v) = unknown_members {
+                changed.push(format!("unknown_members={v}"));
+                tenant.unknown_members = v;
+            }
+            tx.put_tenant(&tenant)?;
+            tx.append_audit(&audit_row(
+                Some(tenant.id),
+                actor,
+                "tenant.settings",
+                Some(changed.join(", ")),
+            ))?;
+            Ok(tenant)
+        })
+    }
+
+    /// The tenant's change feed after sequence `after`.
+    pub fn events(
+        &self,
+        slug: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::store::records::EventRecord>, DirectoryError> {
+        let view = self.store.read()?;
+        let tenant = view
+            .tenant_by_slug(slug)?
+            .ok_or_else(|| no_such_tenant(slug))?;
+        Ok(view.events(tenant.id, after, limit)?)
     }
 
     /// Registers a custom schema extension (RFC 7643 §7 JSON) for users or groups.

@@ -76,6 +76,7 @@ fn collection(path: &str, kind: ResourceKind) -> actix_web::Scope {
             web::resource("/{id}")
                 .route(web::get().to(move |r, d| get_one(r, d, kind)))
                 .route(web::put().to(move |r, d, p| replace(r, d, p, kind)))
+                .route(web::patch().to(move |r, d, p| patch(r, d, p, kind)))
                 .route(web::delete().to(move |r, d| delete(r, d, kind)))
                 .default_service(web::to(method_not_allowed)),
         )
@@ -203,13 +204,63 @@ fn principal(req: &HttpRequest) -> Result<ScimPrincipal, ScimError> {
         .ok_or_else(|| ScimError::new(401, "authentication required"))
 }
 
+/// Who is calling: the tenant and the IdP profile in effect.
+struct Caller {
+    tenant: crate::store::records::TenantRecord,
+    profile: String,
+}
+
+/// Under the "auto" profile, the IdP is guessed from the request's signature.
+fn detect_profile(req: &HttpRequest) -> &'static str {
+    let agent = header_value(req, header::USER_AGENT)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let query = req.query_string().to_ascii_lowercase();
+    if agent.contains("okta") {
+        "okta"
+    } else if query.contains("aadoptscim062020")
+        || agent.contains("azure")
+        || agent.contains("microsoft")
+    {
+        "entra"
+    } else if agent.contains("jumpcloud") {
+        "jumpcloud"
+    } else if agent.contains("onelogin") {
+        "onelogin"
+    } else {
+        "generic"
+    }
+}
+
+fn caller(req: &HttpRequest) -> Result<Caller, ScimError> {
+    let tenant = principal(req)?.tenant;
+    let profile = if tenant.idp == "auto" {
+        let guess = detect_profile(req);
+        note(
+            req,
+            vec![format!("profile auto: client looks like {guess}")],
+        );
+        guess.to_string()
+    } else {
+        tenant.idp.clone()
+    };
+    Ok(Caller { tenant, profile })
+}
+
 /// Leniency notes of a request, picked up by the audit row.
 #[derive(Clone, Debug, Default)]
 pub struct AuditNotes(pub Vec<String>);
 
 fn note(req: &HttpRequest, notes: Vec<String>) {
-    if !notes.is_empty() {
-        req.extensions_mut().insert(AuditNotes(notes));
+    if notes.is_empty() {
+        return;
+    }
+    let mut ext = req.extensions_mut();
+    match ext.get_mut::<AuditNotes>() {
+        Some(existing) => existing.0.extend(notes),
+        None => {
+            ext.insert(AuditNotes(notes));
+        }
     }
 }
 
@@ -315,7 +366,8 @@ async fn resource_types_handler(
     req: HttpRequest,
     dir: web::Data<Directory>,
 ) -> Result<HttpResponse, ScimError> {
-    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let caller = caller(&req)?;
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     let body = discovery::list(discovery::resource_types(&ctx.registry, &ctx.base));
     Ok(scim_json(StatusCode::OK, &body))
 }
@@ -325,7 +377,8 @@ async fn resource_type_handler(
     dir: web::Data<Directory>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let caller = caller(&req)?;
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     let name = &path.1;
     discovery::resource_types(&ctx.registry, &ctx.base)
         .into_iter()
@@ -342,7 +395,8 @@ async fn schemas_handler(
     req: HttpRequest,
     dir: web::Data<Directory>,
 ) -> Result<HttpResponse, ScimError> {
-    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let caller = caller(&req)?;
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     let schemas = ctx
         .registry
         .all()
@@ -357,7 +411,8 @@ async fn schema_handler(
     dir: web::Data<Directory>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
-    let ctx = dir.scim_context(&principal(&req)?.tenant);
+    let caller = caller(&req)?;
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     let id = &path.1;
     ctx.registry
         .schema(id)
@@ -374,10 +429,10 @@ async fn list(
     dir: web::Data<Directory>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let tenant = principal(&req)?.tenant;
+    let caller = caller(&req)?;
     let query = ListQuery::from_params(&query_params(&req)?)?;
     let page = blocking(move || {
-        let ctx = dir.scim_context(&tenant);
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
         dir.scim_list(&ctx, &[kind], &query)
     })
     .await?;
@@ -390,11 +445,11 @@ async fn search(
     payload: web::Payload,
     kinds: Vec<ResourceKind>,
 ) -> Result<HttpResponse, ScimError> {
-    let tenant = principal(&req)?.tenant;
+    let caller = caller(&req)?;
     let body = read_json(&req, payload).await?;
     let query = ListQuery::from_search(&body)?;
     let page = blocking(move || {
-        let ctx = dir.scim_context(&tenant);
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
         dir.scim_list(&ctx, &kinds, &query)
     })
     .await?;
@@ -407,11 +462,11 @@ async fn create(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let tenant = principal(&req)?.tenant;
+    let caller = caller(&req)?;
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let (rendered, notes) = blocking(move || {
-        let ctx = dir.scim_context(&tenant);
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
         let (mut rendered, notes) = dir.scim_create(&ctx, kind, &body)?;
         let resolver = ctx.resolver(kind);
         projection.check(&resolver)?;
@@ -428,11 +483,11 @@ async fn get_one(
     dir: web::Data<Directory>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let tenant = principal(&req)?.tenant;
+    let caller = caller(&req)?;
     let id = resource_id(&req);
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let rendered = blocking(move || {
-        let ctx = dir.scim_context(&tenant);
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
         dir.scim_get(&ctx, kind, &id, &projection)
     })
     .await?;
@@ -453,13 +508,13 @@ async fn replace(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let tenant = principal(&req)?.tenant;
+    let caller = caller(&req)?;
     let id = resource_id(&req);
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let if_match = header_value(&req, header::IF_MATCH);
     let (rendered, notes) = blocking(move || {
-        let ctx = dir.scim_context(&tenant);
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
         let (mut rendered, notes) =
             dir.scim_replace(&ctx, kind, &id, &body, if_match.as_deref())?;
         let resolver = ctx.resolver(kind);
@@ -472,16 +527,52 @@ async fn replace(
     Ok(resource_response(StatusCode::OK, &rendered))
 }
 
+async fn patch(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    let caller = caller(&req)?;
+    let id = resource_id(&req);
+    let body = read_json(&req, payload).await?;
+    let params = query_params(&req)?;
+    let asked_for_attributes = params.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
+    });
+    let projection = ListQuery::from_params(&params)?.projection;
+    let if_match = header_value(&req, header::IF_MATCH);
+    // Entra expects 204 from group PATCHes; everyone else gets the resource.
+    let no_content =
+        kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
+    let (rendered, notes) = blocking(move || {
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+        let (mut rendered, notes) = dir.scim_patch(&ctx, kind, &id, &body, if_match.as_deref())?;
+        let resolver = ctx.resolver(kind);
+        projection.check(&resolver)?;
+        rendered.body = projection.apply(&resolver, rendered.body);
+        Ok((rendered, notes))
+    })
+    .await?;
+    note(&req, notes);
+    if no_content {
+        return Ok(HttpResponse::NoContent()
+            .insert_header((header::ETAG, rendered.etag))
+            .finish());
+    }
+    Ok(resource_response(StatusCode::OK, &rendered))
+}
+
 async fn delete(
     req: HttpRequest,
     dir: web::Data<Directory>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let tenant = principal(&req)?.tenant;
+    let caller = caller(&req)?;
     let id = resource_id(&req);
     let if_match = header_value(&req, header::IF_MATCH);
     blocking(move || {
-        let ctx = dir.scim_context(&tenant);
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
         dir.scim_delete(&ctx, kind, &id, if_match.as_deref())
     })
     .await?;

@@ -13,7 +13,7 @@ pub fn service_provider_config(base: &str) -> Value {
     json!({
         "schemas": [SPC_SCHEMA],
         "documentationUri": format!("{base}/ServiceProviderConfig"),
-        "patch": {"supported": false},
+        "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
         "changePassword": {"supported": false},

@@ -791,6 +791,11 @@ impl Resolver<'_> {
         self.matches_in(filter, resource, None)
     }
 
+    /// Whether one element of a multi-valued attribute matches a value filter.
+    pub fn matches_element(&self, filter: &Filter, element: &Value, parent: &Resolved) -> bool {
+        self.matches_in(filter, element, Some(parent))
+    }
+
     fn matches_in(&self, filter: &Filter, resource: &Value, parent: Option<&Resolved>) -> bool {
         match filter {
             Filter::And(a, b) => {

@@ -3,6 +3,7 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod patch;
 pub mod query;
 pub mod resource;
 pub mod schema;

@@ -216,7 +216,8 @@ fn normalize_object(
     Ok(())
 }
 
-fn parse_members(value: &Value) -> Result<Vec<MemberRef>, ScimError> {
+/// Parses a `members` value: an array of `{"value": id, "type"?}` objects.
+pub fn parse_members(value: &Value) -> Result<Vec<MemberRef>, ScimError> {
     let items = match value {
         Value::Null => return Ok(vec![]),
         Value::Array(items) => items.as_slice(),

@@ -21,7 +21,8 @@ use redb::{
 };
 
 use records::{
-    AuditRecord, CredentialKind, CredentialRecord, DekRecord, ResourceRecord, TenantRecord,
+    AuditRecord, CredentialKind, CredentialRecord, DekRecord, EventRecord, ResourceRecord,
+    TenantRecord,
 };
 use tables::*;
 
@@ -403,6 +404,26 @@ impl View<'_> {
         })
     }
 
+    /// A tenant's change events after `after`, oldest first, at most `limit`.
+    pub fn events(
+        &self,
+        tenant: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        with_table!(self, EVENTS, |t| {
+            let mut out = Vec::new();
+            for row in t.range((tenant, after.saturating_add(1))..=(tenant, u64::MAX))? {
+                let (_, v) = row?;
+                out.push(codec::decode(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Number of rows a tenant owns in `USERS` and `GROUPS`.
     pub fn resource_counts(&self, tenant: u64) -> Result<(u64, u64), StoreError> {
         let users = with_table!(
@@ -725,6 +746,21 @@ impl Tx {
         Ok(existed)
     }
 
+    /// Appends a change event to the tenant's feed and returns its sequence number.
+    pub fn append_event(&mut self, tenant: u64, event: &EventRecord) -> Result<u64, StoreError> {
+        let mut table = self.inner.open_table(EVENTS)?;
+        let seq = table
+            .range((tenant, 0)..=(tenant, u64::MAX))?
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.value().1 + 1)
+            .unwrap_or(1);
+        let mut event = event.clone();
+        event.seq = seq;
+        table.insert((tenant, seq), codec::encode(&event)?.as_slice())?;
+        Ok(seq)
+    }
+
     /// Appends an audit row and returns its sequence number.
     pub fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
         let mut table = self.inner.open_table(AUDIT)?;
@@ -749,6 +785,7 @@ mod tests {
             scim_active: true,
             delete_policy: "soft".into(),
             created: 0,
+            unknown_members: "skip".into(),
             extensions: Vec::new(),
         }
     }

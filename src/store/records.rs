@@ -21,6 +21,9 @@ pub struct TenantRecord {
     pub delete_policy: String,
     /// Creation time (Unix seconds).
     pub created: i64,
+    /// What a group write does with unknown member ids: "skip" (and report) or "reject".
+    #[serde(default = "default_unknown_members")]
+    pub unknown_members: String,
     /// Custom schema extensions registered for this tenant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<StoredExtension>,
@@ -160,4 +163,32 @@ pub struct ResourceRecord {
     pub modified_ms: i64,
     /// Incremented on every change; the ETag.
     pub version: u64,
+    /// Set when the IdP deleted it under the soft-delete policy (a tombstone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_ms: Option<i64>,
+}
+
+/// One entry of a tenant's change feed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Per-tenant sequence number (assigned on append).
+    #[serde(default)]
+    pub seq: u64,
+    /// Time, Unix milliseconds.
+    pub ts_ms: i64,
+    /// "User" or "Group".
+    pub resource_type: String,
+    /// The resource id.
+    pub id: String,
+    /// created, updated, deactivated, reactivated, deleted, revived, member.added, member.removed.
+    pub action: String,
+    /// The resource version after the change.
+    pub version: u64,
+    /// For member events: the member id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+}
+
+fn default_unknown_members() -> String {
+    "skip".into()
 }

@@ -1,0 +1,431 @@
+//! The SCIM write path: create (or revive), replace, patch, delete (soft or
+//! hard). Each request is one write transaction: the resource row, its indexes,
+//! membership rows and change events commit together or not at all.
+
+use serde_json::{Map, Value, json};
+
+use super::Directory;
+use super::resources::{
+    Rendered, ScimContext, check_precondition, check_unique, etag, hashed, index_keys, name_index,
+    new_resource_id, not_found, now_ms, resolve_members, store_kind, write_indexes,
+};
+use crate::scim::error::ScimError;
+use crate::scim::filter::Resolved;
+use crate::scim::patch::{self, MemberOp};
+use crate::scim::resource::{MemberRef, normalize};
+use crate::scim::schema::ResourceKind;
+use crate::store::records::{EventRecord, ResourceRecord};
+use crate::store::{Tx, UniqueIndex};
+
+/// The new state of a resource, ready to commit.
+struct Change {
+    kind: ResourceKind,
+    id: String,
+    schemas: Vec<String>,
+    data: Map<String, Value>,
+    password_hash: Option<String>,
+    members: Vec<MemberOp>,
+    /// The stored record being replaced (live or tombstone).
+    old: Option<ResourceRecord>,
+}
+
+fn event(
+    kind: ResourceKind,
+    id: &str,
+    action: &str,
+    version: u64,
+    member: Option<&str>,
+) -> EventRecord {
+    EventRecord {
+        seq: 0,
+        ts_ms: now_ms(),
+        resource_type: kind.name().into(),
+        id: id.into(),
+        action: action.into(),
+        version,
+        member: member.map(str::to_string),
+    }
+}
+
+fn active(data: &Map<String, Value>) -> bool {
+    data.get("active") != Some(&Value::Bool(false))
+}
+
+impl Directory {
+    /// Creates a User or Group; a POST matching a soft-deleted one (same userName,
+    /// externalId or group displayName) revives that record under its old id.
+    pub fn scim_create(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<(Rendered, Vec<String>), ScimError> {
+        let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
+        let password_hash = hashed(&normalized)?;
+        let mut notes = normalized.notes.clone();
+        let t = ctx.tenant.id;
+        self.store.write(|tx| {
+            let keys = index_keys(kind, &normalized.data);
+            let view = tx.view();
+            let mut owners = Vec::new();
+            if let Some(name) = &keys.name {
+                owners.extend(view.index_get(name_index(kind), t, name)?);
+            }
+            if let Some(ext) = &keys.external_id {
+                owners.extend(view.index_get(UniqueIndex::UserExternalId, t, ext)?);
+            }
+            let mut tombstone = None;
+            for owner in owners {
+                if let Some(rec) = view.resource(store_kind(kind), t, &owner)?
+                    && rec.deleted_ms.is_some()
+                {
+                    tombstone = Some(rec);
+                    break;
+                }
+            }
+            drop(view);
+            if tombstone.is_some() {
+                notes.push("revived a deleted record with the same identity".into());
+            }
+            let change = Change {
+                kind,
+                id: tombstone
+                    .as_ref()
+                    .map(|r| r.id.clone())
+                    .unwrap_or_else(new_resource_id),
+                schemas: normalized.schemas.clone(),
+                data: normalized.data.clone(),
+                password_hash: password_hash.clone(),
+                members: normalized
+                    .members
+                    .clone()
+                    .map(|m| vec![MemberOp::Replace(m)])
+                    .unwrap_or_default(),
+                old: tombstone,
+            };
+            let rec = self.commit(tx, ctx, change, &mut notes)?;
+            let body = ctx.render(&tx.view(), kind, &rec, true)?;
+            Ok((
+                Rendered {
+                    body,
+                    etag: etag(rec.version),
+                },
+                notes,
+            ))
+        })
+    }
+
+    /// Replaces a resource (PUT); readOnly attributes in the body are ignored.
+    pub fn scim_replace(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<(Rendered, Vec<String>), ScimError> {
+        let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
+        let password_hash = hashed(&normalized)?;
+        let mut notes = normalized.notes.clone();
+        let t = ctx.tenant.id;
+        self.store.write(|tx| {
+            let old = live(tx, kind, t, id)?;
+            check_precondition(if_match, old.version)?;
+            let change = Change {
+                kind,
+                id: id.to_string(),
+                schemas: normalized.schemas.clone(),
+                data: normalized.data.clone(),
+                password_hash: password_hash.clone().or(old.password_hash.clone()),
+                members: if kind == ResourceKind::Group {
+                    vec![MemberOp::Replace(
+                        normalized.members.clone().unwrap_or_default(),
+                    )]
+                } else {
+                    vec![]
+                },
+                old: Some(old),
+            };
+            let rec = self.commit(tx, ctx, change, &mut notes)?;
+            let body = ctx.render(&tx.view(), kind, &rec, true)?;
+            Ok((
+                Rendered {
+                    body,
+                    etag: etag(rec.version),
+                },
+                notes,
+            ))
+        })
+    }
+
+    /// Applies a PATCH: all operations or none, in one write transaction.
+    pub fn scim_patch(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<(Rendered, Vec<String>), ScimError> {
+        let mut notes = Vec::new();
+        let ops = patch::parse_request(body, &mut notes)?;
+        let t = ctx.tenant.id;
+        // A password in a PATCH is hashed outside the transaction (argon2 is slow).
+        let new_password = ops.iter().find_map(|op| {
+            let direct = op
+                .path
+                .as_ref()
+                .filter(|p| p.attr.urn.is_none() && p.attr.name.eq_ignore_ascii_case("password"))
+                .and(op.value.as_ref());
+            let nested = op.path.is_none().then(|| {
+                op.value
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .and_then(|o| crate::scim::schema::get_ci(o, "password"))
+            });
+            direct
+                .or(nested.flatten())
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let password_hash = match (&new_password, kind) {
+            (Some(p), ResourceKind::User) => Some(
+                crate::crypto::password::hash_password(p)
+                    .map_err(|e| ScimError::from(super::DirectoryError::from(e)))?,
+            ),
+            _ => None,
+        };
+        self.store.write(|tx| {
+            let old = live(tx, kind, t, id)?;
+            check_precondition(if_match, old.version)?;
+            let mut doc = old.data.clone();
+            let outcome = patch::apply(kind, &ctx.registry, id, &mut doc, &ops)?;
+            notes.extend(outcome.notes);
+            // Validate the result like a PUT: types, required attributes, coercions.
+            let mut full = doc;
+            full.insert("schemas".into(), json!(old.schemas));
+            full.remove("password");
+            let normalized = normalize(kind, &ctx.registry, &Value::Object(full), ctx.leniency)?;
+            notes.extend(normalized.notes);
+            let change = Change {
+                kind,
+                id: id.to_string(),
+                schemas: normalized.schemas,
+                data: normalized.data,
+                password_hash: password_hash.clone().or(old.password_hash.clone()),
+                members: outcome.members,
+                old: Some(old),
+            };
+            let rec = self.commit(tx, ctx, change, &mut notes)?;
+            let body = ctx.render(&tx.view(), kind, &rec, true)?;
+            Ok((
+                Rendered {
+                    body,
+                    etag: etag(rec.version),
+                },
+                notes.clone(),
+            ))
+        })
+    }
+
+    /// Deletes a resource: a tombstone under the tenant's soft policy (the default),
+    /// or removal under the hard policy. Memberships end either way.
+    pub fn scim_delete(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimError> {
+        let t = ctx.tenant.id;
+        let hard = ctx.tenant.delete_policy == "hard";
+        self.store.write(|tx| {
+            let old = live(tx, kind, t, id)?;
+            check_precondition(if_match, old.version)?;
+            for gid in tx.view().groups_of(t, id)? {
+                tx.remove_member(t, &gid, id)?;
+                tx.append_event(
+                    t,
+                    &event(ResourceKind::Group, &gid, "member.removed", 0, Some(id)),
+                )?;
+            }
+            if kind == ResourceKind::Group {
+                for (mid, _) in tx.view().members(t, id)? {
+                    tx.remove_member(t, id, &mid)?;
+                }
+            }
+            let old_keys = index_keys(kind, &old.data);
+            if hard {
+                write_indexes(tx, t, kind, &old_keys, &Default::default(), id)?;
+                tx.delete_resource(store_kind(kind), t, id)?;
+            } else {
+                // Keep the identity indexes so a later POST revives this record.
+                let mut kept = index_keys(kind, &old.data);
+                kept.emails.clear();
+                write_indexes(tx, t, kind, &old_keys, &kept, id)?;
+                let mut rec = old.clone();
+                rec.deleted_ms = Some(now_ms());
+                rec.version += 1;
+                tx.put_resource(store_kind(kind), t, &rec)?;
+            }
+            tx.append_event(t, &event(kind, id, "deleted", old.version + 1, None))?;
+            Ok(())
+        })
+    }
+
+    /// Commits a change: uniqueness, memberships, the row, indexes and events.
+    fn commit(
+        &self,
+        tx: &mut Tx,
+        ctx: &ScimContext,
+        change: Change,
+        notes: &mut Vec<String>,
+    ) -> Result<ResourceRecord, ScimError> {
+        let t = ctx.tenant.id;
+        let kind = change.kind;
+        let id = change.id.as_str();
+        let keys = index_keys(kind, &change.data);
+        check_unique(tx, ctx, kind, &keys, id)?;
+
+        let mut member_events = Vec::new();
+        for op in &change.members {
+            self.apply_member_op(tx, ctx, id, op, notes, &mut member_events)?;
+        }
+
+        let now = now_ms();
+        let (old_keys, created_ms, version) = match &change.old {
+            Some(old) => {
+                let mut k = index_keys(kind, &old.data);
+                if old.deleted_ms.is_some() {
+                    k.emails.clear();
+                }
+                (k, old.created_ms, old.version + 1)
+            }
+            None => (Default::default(), now, 1),
+        };
+        let rec = ResourceRecord {
+            id: id.to_string(),
+            schemas: change.schemas,
+            data: change.data,
+            password_hash: change.password_hash,
+            created_ms,
+            modified_ms: change.old.as_ref().map_or(now, |o| now.max(o.modified_ms)),
+            version,
+            deleted_ms: None,
+        };
+        tx.put_resource(store_kind(kind), t, &rec)?;
+        write_indexes(tx, t, kind, &old_keys, &keys, id)?;
+
+        let action = match &change.old {
+            None => "created",
+            Some(old) if old.deleted_ms.is_some() => "revived",
+            Some(old) if kind == ResourceKind::User && active(&old.data) && !active(&rec.data) => {
+                "deactivated"
+            }
+            Some(old) if kind == ResourceKind::User && !active(&old.data) && active(&rec.data) => {
+                "reactivated"
+            }
+            Some(_) => "updated",
+        };
+        tx.append_event(t, &event(kind, id, action, version, None))?;
+        for (action, member) in member_events {
+            tx.append_event(t, &event(kind, id, action, version, Some(&member)))?;
+        }
+        Ok(rec)
+    }
+
+    /// Applies one membership change row by row: O(log n) per member in the group's size.
+    fn apply_member_op(
+        &self,
+        tx: &mut Tx,
+        ctx: &ScimContext,
+        group: &str,
+        op: &MemberOp,
+        notes: &mut Vec<String>,
+        events: &mut Vec<(&'static str, String)>,
+    ) -> Result<(), ScimError> {
+        let t = ctx.tenant.id;
+        let mut add = |tx: &mut Tx,
+                       refs: &[MemberRef],
+                       events: &mut Vec<(&'static str, String)>|
+         -> Result<(), ScimError> {
+            let (known, unknown) = resolve_members(&tx.view(), t, group, refs)?;
+            if !unknown.is_empty() {
+                if ctx.tenant.unknown_members == "reject" {
+                    return Err(ScimError::typed(
+                        400,
+                        "invalidValue",
+                        format!("unknown member id(s): {}", unknown.join(", ")),
+                    ));
+                }
+                notes.push(format!(
+                    "skipped unknown member id(s): {}",
+                    unknown.join(", ")
+                ));
+            }
+            for (mid, mtype) in known {
+                if tx.add_member(t, group, &mid, mtype)? {
+                    events.push(("member.added", mid));
+                }
+            }
+            Ok(())
+        };
+        match op {
+            MemberOp::Add(refs) => add(tx, refs, events)?,
+            MemberOp::Remove(ids) => {
+                for mid in ids {
+                    if tx.remove_member(t, group, mid)? {
+                        events.push(("member.removed", mid.clone()));
+                    }
+                }
+            }
+            MemberOp::RemoveAll => {
+                for (mid, _) in tx.view().members(t, group)? {
+                    tx.remove_member(t, group, &mid)?;
+                    events.push(("member.removed", mid));
+                }
+            }
+            MemberOp::Replace(refs) => {
+                let wanted: std::collections::HashSet<&str> =
+                    refs.iter().map(|m| m.value.as_str()).collect();
+                for (mid, _) in tx.view().members(t, group)? {
+                    if !wanted.contains(mid.as_str()) {
+                        tx.remove_member(t, group, &mid)?;
+                        events.push(("member.removed", mid));
+                    }
+                }
+                add(tx, refs, events)?;
+            }
+            MemberOp::RemoveWhere(filter) => {
+                let resolver = ctx.resolver(ResourceKind::Group);
+                let members_attr = ctx
+                    .registry
+                    .group
+                    .attr("members")
+                    .cloned()
+                    .ok_or_else(|| ScimError::new(500, "schema without members"))?;
+                let parent = Resolved {
+                    urn: None,
+                    attr: members_attr,
+                    sub: None,
+                };
+                for (mid, mtype) in tx.view().members(t, group)? {
+                    let element = json!({"value": mid, "type": mtype});
+                    if resolver.matches_element(filter, &element, &parent) {
+                        tx.remove_member(t, group, &mid)?;
+                        events.push(("member.removed", mid));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The live (not deleted) record, or 404.
+fn live(tx: &Tx, kind: ResourceKind, tenant: u64, id: &str) -> Result<ResourceRecord, ScimError> {
+    tx.view()
+        .resource(store_kind(kind), tenant, id)?
+        .filter(|r| r.deleted_ms.is_none())
+        .ok_or_else(|| not_found(kind, id))
+}
