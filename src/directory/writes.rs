@@ -159,6 +159,8 @@ impl Directory {
     }
 
     /// Applies a PATCH: all operations or none, in one write transaction.
+    /// A group's members are rendered only with `with_members`: a one-member
+    /// change to a large group must not cost a walk over all its members.
     pub fn scim_patch(
         &self,
         ctx: &ScimContext,
@@ -166,6 +168,7 @@ impl Directory {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
+        with_members: bool,
     ) -> Result<(Rendered, Vec<String>), ScimError> {
         let mut notes = Vec::new();
         let ops = patch::parse_request(body, &mut notes)?;
@@ -217,7 +220,8 @@ impl Directory {
                 old: Some(old),
             };
             let rec = self.commit(tx, ctx, change, &mut notes)?;
-            let body = ctx.render(&tx.view(), kind, &rec, true)?;
+            let links = kind == ResourceKind::User || with_members;
+            let body = ctx.render(&tx.view(), kind, &rec, links)?;
             Ok((
                 Rendered {
                     body,

@@ -541,13 +541,18 @@ async fn patch(
         k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
     });
     let projection = ListQuery::from_params(&params)?.projection;
+    let with_members = projection
+        .attributes
+        .iter()
+        .any(|p| p.name.eq_ignore_ascii_case("members"));
     let if_match = header_value(&req, header::IF_MATCH);
     // Entra expects 204 from group PATCHes; everyone else gets the resource.
     let no_content =
         kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
     let (rendered, notes) = blocking(move || {
         let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        let (mut rendered, notes) = dir.scim_patch(&ctx, kind, &id, &body, if_match.as_deref())?;
+        let (mut rendered, notes) =
+            dir.scim_patch(&ctx, kind, &id, &body, if_match.as_deref(), with_members)?;
         let resolver = ctx.resolver(kind);
         projection.check(&resolver)?;
         rendered.body = projection.apply(&resolver, rendered.body);

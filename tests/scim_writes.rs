@@ -1,0 +1,607 @@
+//! The writes IdPs really send, replayed literally against the real binary:
+//! whole Okta and Entra ID lifecycles, PATCH atomicity, concurrent membership
+//! changes, soft and hard delete, profiles and the change feed.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn patch(scim: &Scim, path: &str, operations: Value) -> Resp {
+    scim.send(
+        "PATCH",
+        path,
+        &json!({"schemas": [PATCH_OP], "Operations": operations}),
+    )
+}
+
+fn setup_with_idp(server: &Server, name: &str, idp: &str) -> Scim {
+    let scim = Scim::setup(server, name);
+    let slug = slug_of(&scim);
+    ok(&server.data_dir, &["tenant", "set", &slug, "--idp", idp]);
+    scim
+}
+
+fn slug_of(scim: &Scim) -> String {
+    scim.base.rsplit('/').next().unwrap().to_string()
+}
+
+fn events(server: &Server, scim: &Scim) -> Vec<String> {
+    ok(
+        &server.data_dir,
+        &["events", "--tenant", &slug_of(scim), "--limit", "1000"],
+    )
+    .lines()
+    .map(|l| {
+        let parts: Vec<&str> = l.split_whitespace().collect();
+        format!("{} {}", parts[2], parts[4])
+    })
+    .collect()
+}
+
+#[test]
+fn okta_lifecycle() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = setup_with_idp(&server, "Okta", "okta");
+    let okta_user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "test.user@okta.local",
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": true, "value": "test.user@okta.local", "type": "work"}],
+        "displayName": "Test User", "locale": "en-US", "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [], "password": "1mz050nq", "active": true
+    });
+
+    // Filter by userName: empty.
+    let filter = enc(r#"userName eq "test.user@okta.local""#);
+    let empty = scim.get(&format!("/Users?filter={filter}&startIndex=1&count=100"));
+    assert_eq!(empty.json()["totalResults"], 0);
+
+    // Create and get.
+    let user = scim.create("/Users", &okta_user);
+    let id = user["id"].as_str().unwrap().to_string();
+    let user_path = format!("/Users/{id}");
+    assert_eq!(
+        scim.get(&user_path).json()["userName"],
+        "test.user@okta.local"
+    );
+
+    // Update profile: Okta PUTs the whole object.
+    let mut profile = okta_user.clone();
+    profile["id"] = json!(id);
+    profile["name"]["givenName"] = json!("Another");
+    let put = scim.put(&user_path, &profile);
+    assert_eq!(put.status, 200);
+    assert_eq!(put.json()["name"]["givenName"], "Another");
+
+    // Deactivate: replace without path; the user stays readable with active false.
+    let off = patch(
+        &scim,
+        &user_path,
+        json!([{"op": "replace", "value": {"active": false}}]),
+    );
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(off.json()["active"], false);
+    assert_eq!(scim.get(&user_path).json()["active"], false);
+    assert_eq!(
+        scim.get(&format!("/Users?filter={filter}")).json()["totalResults"],
+        1
+    );
+
+    // Reactivate.
+    let on = patch(
+        &scim,
+        &user_path,
+        json!([{"op": "replace", "value": {"active": true}}]),
+    );
+    assert_eq!(on.json()["active"], true);
+
+    // Group push: create, add member, rename (Okta repeats the id), remove member, empty.
+    let group = scim.create(
+        "/Groups",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Test SCIMv2", "members": []}),
+    );
+    let gid = group["id"].as_str().unwrap().to_string();
+    let group_path = format!("/Groups/{gid}");
+    let add = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "add", "path": "members", "value": [{"value": id, "display": "test.user@okta.local"}]}]),
+    );
+    assert_eq!(add.status, 200, "{}", add.body);
+    assert!(
+        add.json().get("members").is_none(),
+        "members only on request"
+    );
+    assert_eq!(
+        scim.get(&group_path).json()["members"][0]["value"],
+        id.as_str()
+    );
+    let rename = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "replace", "value": {"id": gid, "displayName": "Test SCIMv2 Renamed"}}]),
+    );
+    assert_eq!(rename.status, 200, "{}", rename.body);
+    assert_eq!(rename.json()["displayName"], "Test SCIMv2 Renamed");
+    assert_eq!(
+        scim.get(&user_path).json()["groups"][0]["display"],
+        "Test SCIMv2 Renamed"
+    );
+    let remove = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]),
+    );
+    assert_eq!(remove.status, 200);
+    assert!(scim.get(&group_path).json().get("members").is_none());
+    // Adding back and pushing an empty group.
+    patch(
+        &scim,
+        &group_path,
+        json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+    );
+    let emptied = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "replace", "path": "members", "value": []}]),
+    );
+    assert_eq!(emptied.status, 200);
+    assert!(scim.get(&group_path).json().get("members").is_none());
+
+    // Delete the group, delete the user, then re-create the user: same record revived.
+    assert_eq!(scim.delete(&group_path).status, 204);
+    assert_scim_error(&scim.get(&group_path), 404, None);
+    assert_eq!(scim.delete(&user_path).status, 204);
+    assert_scim_error(&scim.get(&user_path), 404, None);
+    assert_eq!(
+        scim.get(&format!("/Users?filter={filter}")).json()["totalResults"],
+        0
+    );
+    let mut again = okta_user.clone();
+    again["active"] = json!(false);
+    let revived = scim.post("/Users", &again);
+    assert_eq!(revived.status, 201, "{}", revived.body);
+    assert_eq!(
+        revived.json()["id"],
+        id.as_str(),
+        "the deleted record is revived"
+    );
+    assert_eq!(revived.json()["active"], false);
+    assert_eq!(revived.json()["meta"]["created"], user["meta"]["created"]);
+
+    let feed = events(&server, &scim);
+    let expected = [
+        "User created",
+        "User updated",
+        "User deactivated",
+        "User reactivated",
+        "Group created",
+        "Group updated",
+        "Group member.added",
+        "Group updated",
+        "Group updated",
+        "Group member.removed",
+        "Group updated",
+        "Group member.added",
+        "Group updated",
+        "Group member.removed",
+        "Group deleted",
+        "User deleted",
+        "User revived",
+    ];
+    assert_eq!(feed, expected);
+}
+
+#[test]
+fn entra_lifecycle() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = setup_with_idp(&server, "Entra", "entra");
+    let user_name = "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1";
+    let filter = enc(&format!(r#"userName eq "{user_name}""#));
+    assert_eq!(
+        scim.get(&format!("/Users?filter={filter}")).json()["totalResults"],
+        0
+    );
+
+    let user = scim.create(
+        "/Users",
+        &json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+            "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+            "userName": user_name,
+            "active": true,
+            "emails": [{"primary": true, "type": "work", "value": "Test_User_fd0ea19b@testuser.com"}],
+            "meta": {"resourceType": "User"},
+            "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+            "roles": []
+        }),
+    );
+    let id = user["id"].as_str().unwrap().to_string();
+    let user_path = format!("/Users/{id}");
+    assert_eq!(scim.get(&user_path).status, 200);
+    assert_eq!(
+        scim.get(&format!("/Users?filter={filter}")).json()["totalResults"],
+        1
+    );
+
+    // Update: capitalised ops, a filtered email path, extension attribute.
+    let update = patch(
+        &scim,
+        &user_path,
+        json!([
+            {"op": "Replace", "path": "displayName", "value": "Pvlo"},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "TestBcwqnm@test.microsoft.com"},
+            {"op": "Replace", "path": "name.givenName", "value": "Gtfd"},
+            {"op": "Replace", "path": "externalId", "value": "Eqpj"},
+            {"op": "Replace", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "Eqpj"},
+            {"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": "271"}
+        ]),
+    );
+    assert_eq!(update.status, 200, "{}", update.body);
+    let u = update.json();
+    assert_eq!(u["displayName"], "Pvlo");
+    assert_eq!(
+        u["emails"],
+        json!([{"primary": true, "type": "work", "value": "TestBcwqnm@test.microsoft.com"}])
+    );
+    assert_eq!(u["name"]["givenName"], "Gtfd");
+    assert_eq!(u["externalId"], "Eqpj");
+    assert_eq!(u[ENTERPRISE]["employeeNumber"], "Eqpj");
+    assert_eq!(u[ENTERPRISE]["manager"], json!({"value": "271"}));
+    let by_mail = scim.get(&format!(
+        "/Users?filter={}",
+        enc(r#"emails[type eq "work" and value eq "testbcwqnm@test.microsoft.com"]"#)
+    ));
+    assert_eq!(
+        by_mail.json()["totalResults"],
+        1,
+        "the email index follows PATCHes"
+    );
+
+    // Deactivate with a string boolean; still findable with active false.
+    let off = patch(
+        &scim,
+        &user_path,
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    );
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(off.json()["active"], false);
+    let found = scim.get(&format!("/Users?filter={filter}")).json();
+    assert_eq!(found["Resources"][0]["active"], false);
+    let on = patch(
+        &scim,
+        &user_path,
+        json!([{"op": "Replace", "path": "active", "value": "True"}]),
+    );
+    assert_eq!(on.json()["active"], true);
+
+    // Groups: Entra creates empty, then PATCHes members; group PATCH answers 204.
+    let group = scim.create(
+        "/Groups",
+        &json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
+                        "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+            "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
+            "displayName": "displayName",
+            "meta": {"resourceType": "Group"}
+        }),
+    );
+    let gid = group["id"].as_str().unwrap().to_string();
+    let group_path = format!("/Groups/{gid}");
+    let add = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": id}]}]),
+    );
+    assert_eq!(add.status, 204, "{}", add.body);
+    assert_eq!(
+        scim.get(&group_path).json()["members"][0]["value"],
+        id.as_str()
+    );
+    let by_member = scim.get(&format!(
+        "/Groups?excludedAttributes=members&filter={}",
+        enc(&format!(r#"members[value eq "{id}"]"#))
+    ));
+    assert_eq!(by_member.json()["totalResults"], 1);
+    let remove = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "Remove", "path": "members", "value": [{"value": id}]}]),
+    );
+    assert_eq!(remove.status, 204);
+    assert!(scim.get(&group_path).json().get("members").is_none());
+    let rename = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "Replace", "path": "displayName", "value": "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}]),
+    );
+    assert_eq!(rename.status, 204);
+    assert_eq!(
+        scim.get(&format!("{group_path}?excludedAttributes=members"))
+            .json()["displayName"],
+        "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"
+    );
+    // With an attributes query the resource comes back.
+    let asked = scim.send(
+        "PATCH",
+        &format!("{group_path}?attributes=displayName"),
+        &json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "displayName", "value": "Again"}]}),
+    );
+    assert_eq!(asked.status, 200);
+    assert_eq!(asked.json()["displayName"], "Again");
+
+    assert_eq!(scim.delete(&group_path).status, 204);
+    assert_eq!(scim.delete(&user_path).status, 204);
+    assert_scim_error(&scim.get(&user_path), 404, None);
+    let recreated = scim.create(
+        "/Users",
+        &json!({"userName": user_name, "externalId": "Eqpj", "active": true}),
+    );
+    assert_eq!(recreated["id"], id.as_str());
+    assert!(
+        recreated.get("displayName").is_none(),
+        "revived with the new state only"
+    );
+
+    let audit = ok(
+        &data,
+        &["audit", "--tenant", &slug_of(&scim), "--limit", "200"],
+    );
+    assert!(audit.contains("matched case-insensitively"), "{audit}");
+    assert!(audit.contains("removed only those members"), "{audit}");
+}
+
+#[test]
+fn patch_is_atomic_and_checks_preconditions() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Atomic");
+    let user = scim.create(
+        "/Users",
+        &json!({"userName": "atom", "displayName": "Before", "title": "T"}),
+    );
+    let path = format!("/Users/{}", user["id"].as_str().unwrap());
+    let failed = patch(
+        &scim,
+        &path,
+        json!([
+            {"op": "replace", "path": "displayName", "value": "After"},
+            {"op": "remove", "path": "title"},
+            {"op": "add", "path": "shoeSize", "value": 42}
+        ]),
+    );
+    let detail = assert_scim_error(&failed, 400, Some("invalidPath"));
+    assert!(detail.starts_with("operation 3:"), "{detail}");
+    let now = scim.get(&path);
+    assert_eq!(now.json(), user, "a failed PATCH changes nothing");
+    assert_eq!(now.header("etag"), Some("W/\"1\""));
+
+    // Type errors surface after application too, and still change nothing.
+    let typed = patch(
+        &scim,
+        &path,
+        json!([{"op": "replace", "path": "title", "value": "x"}, {"op": "replace", "path": "active", "value": "maybe"}]),
+    );
+    assert_scim_error(&typed, 400, Some("invalidValue"));
+    assert_scim_error(
+        &patch(&scim, &path, json!([{"op": "remove", "path": "userName"}])),
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &patch(
+            &scim,
+            &path,
+            json!([{"op": "replace", "path": "id", "value": "x"}]),
+        ),
+        400,
+        Some("mutability"),
+    );
+    assert_eq!(scim.get(&path).json(), user);
+
+    let stale = request(
+        "PATCH",
+        &scim.url(&path),
+        &[("Authorization", &scim.auth), ("If-Match", "W/\"7\"")],
+        Some(&json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}).to_string()),
+    );
+    assert_scim_error(&stale, 412, Some("preconditionFailed"));
+    let fresh = request(
+        "PATCH",
+        &scim.url(&path),
+        &[("Authorization", &scim.auth), ("If-Match", "W/\"1\"")],
+        Some(&json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}).to_string()),
+    );
+    assert_eq!(fresh.status, 200);
+    assert_eq!(fresh.header("etag"), Some("W/\"2\""));
+    assert_scim_error(
+        &patch(
+            &scim,
+            "/Users/missing",
+            json!([{"op": "replace", "path": "title", "value": "x"}]),
+        ),
+        404,
+        None,
+    );
+}
+
+#[test]
+fn membership_changes_are_idempotent_lenient_and_never_lost() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Members");
+    let ids: Vec<String> = (0..50)
+        .map(|i| {
+            scim.create("/Users", &json!({"userName": format!("m{i}")}))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let group = scim.create("/Groups", &json!({"displayName": "Crowd"}));
+    let group_path = format!("/Groups/{}", group["id"].as_str().unwrap());
+
+    // 50 concurrent single-member adds: none lost.
+    std::thread::scope(|s| {
+        for id in &ids {
+            let (scim, group_path) = (&scim, &group_path);
+            s.spawn(move || {
+                let r = patch(
+                    scim,
+                    group_path,
+                    json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+                );
+                assert_eq!(r.status, 200, "{}", r.body);
+            });
+        }
+    });
+    let members = scim.get(&group_path).json()["members"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(members, 50);
+    assert_eq!(scim.get(&group_path).header("etag"), Some("W/\"51\""));
+
+    // Idempotent: adding an existing member or removing an absent one is fine.
+    let again = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "add", "path": "members", "value": [{"value": ids[0]}]}]),
+    );
+    assert_eq!(again.status, 200);
+    let absent = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "remove", "path": "members[value eq \"not-a-member\"]"}]),
+    );
+    assert_eq!(absent.status, 200);
+
+    // An unknown id does not fail the others (default: skip and report).
+    let mixed = patch(
+        &scim,
+        &group_path,
+        json!([
+            {"op": "remove", "path": "members"},
+            {"op": "add", "path": "members", "value": [{"value": ids[1]}, {"value": "stale-id"}, {"value": ids[2]}]}
+        ]),
+    );
+    assert_eq!(mixed.status, 200, "{}", mixed.body);
+    let values: Vec<String> = scim.get(&group_path).json()["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(values.len(), 2);
+    let audit = ok(&data, &["audit", "--tenant", &slug_of(&scim)]);
+    assert!(
+        audit.contains("skipped unknown member id(s): stale-id"),
+        "{audit}"
+    );
+
+    // Strict setting: the whole PATCH is refused and nothing changes.
+    ok(
+        &data,
+        &[
+            "tenant",
+            "set",
+            &slug_of(&scim),
+            "--unknown-members",
+            "reject",
+        ],
+    );
+    let strict = patch(
+        &scim,
+        &group_path,
+        json!([{"op": "add", "path": "members", "value": [{"value": ids[3]}, {"value": "stale-id"}]}]),
+    );
+    assert_scim_error(&strict, 400, Some("invalidValue"));
+    assert_eq!(
+        scim.get(&group_path).json()["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Nested groups are members too, and show as type Group.
+    let parent = scim.create(
+        "/Groups",
+        &json!({"displayName": "Parent", "members": [{"value": group["id"], "type": "Group"}]}),
+    );
+    assert_eq!(parent["members"][0]["type"], "Group");
+}
+
+#[test]
+fn delete_policies() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Policy");
+    let slug = slug_of(&scim);
+    let first = scim.create(
+        "/Users",
+        &json!({"userName": "gone", "externalId": "ext-1"}),
+    );
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(scim.delete(&format!("/Users/{id}")).status, 204);
+    assert_eq!(
+        scim.get("/Users").json()["totalResults"],
+        0,
+        "tombstones are listed nowhere"
+    );
+    // Revive by externalId alone.
+    let revived = scim.create(
+        "/Users",
+        &json!({"userName": "gone-renamed", "externalId": "ext-1"}),
+    );
+    assert_eq!(revived["id"], id);
+    assert_eq!(revived["meta"]["version"], "W/\"3\"");
+
+    ok(&data, &["tenant", "set", &slug, "--delete-policy", "hard"]);
+    assert!(ok(&data, &["tenant", "show", &slug]).contains("delete policy: hard"));
+    assert_eq!(scim.delete(&format!("/Users/{id}")).status, 204);
+    let fresh = scim.create(
+        "/Users",
+        &json!({"userName": "gone-renamed", "externalId": "ext-1"}),
+    );
+    assert_ne!(fresh["id"], id, "hard delete leaves nothing to revive");
+    let bad = roster(&data, &["tenant", "set", &slug, "--delete-policy", "shred"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("soft or hard"));
+}
+
+#[test]
+fn auto_profile_detects_the_client() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = setup_with_idp(&server, "Auto", "auto");
+    let group = scim.create("/Groups", &json!({"displayName": "G"}));
+    let path = scim.url(&format!("/Groups/{}", group["id"].as_str().unwrap()));
+    let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "H"}]}).to_string();
+    let okta = request(
+        "PATCH",
+        &path,
+        &[
+            ("Authorization", &scim.auth),
+            ("User-Agent", "Okta SCIM Client 1.0.0"),
+        ],
+        Some(&body),
+    );
+    assert_eq!(okta.status, 200);
+    let entra = request(
+        "PATCH",
+        &format!("{path}?aadOptscim062020"),
+        &[("Authorization", &scim.auth)],
+        Some(&body),
+    );
+    assert_eq!(entra.status, 204, "Entra's flag selects its profile");
+    let audit = ok(&data, &["audit", "--tenant", &slug_of(&scim)]);
+    assert!(audit.contains("client looks like okta"), "{audit}");
+    assert!(audit.contains("client looks like entra"), "{audit}");
+}
