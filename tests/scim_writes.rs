@@ -605,3 +605,207 @@ fn auto_profile_detects_the_client() {
     assert!(audit.contains("client looks like okta"), "{audit}");
     assert!(audit.contains("client looks like entra"), "{audit}");
 }
+
+#[test]
+fn bulk_with_cross_references_fail_on_errors_and_limits() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::launch(
+        &data,
+        Launch {
+            args: vec!["--body-limit", "65536"],
+            ..Launch::default()
+        },
+    )
+    .unwrap();
+    let scim = Scim::setup(&server, "Bulk");
+    let spc = scim.get("/ServiceProviderConfig").json();
+    assert_eq!(
+        spc["bulk"],
+        json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 65536})
+    );
+
+    // The group comes first but names users created later in the same request.
+    let resp = scim.post(
+        "/Bulk",
+        &json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [
+                {"method": "POST", "path": "/Groups", "bulkId": "g1",
+                 "data": {"displayName": "Tour Guides", "members": [
+                     {"type": "User", "value": "bulkId:alice"}, {"type": "User", "value": "bulkId:bob"}]}},
+                {"method": "POST", "path": "/Users", "bulkId": "alice", "data": {"userName": "alice"}},
+                {"method": "POST", "path": "/Users", "bulkId": "bob", "data": {"userName": "bob"}},
+                {"method": "PATCH", "path": "/Users/bulkId:bob",
+                 "data": {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]}}
+            ]
+        }),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let body = resp.json();
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+    );
+    let ops = body["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["201", "201", "201", "200"]);
+    assert_eq!(ops[0]["bulkId"], "g1");
+    let group_location = ops[0]["location"].as_str().unwrap();
+    assert!(group_location.starts_with(&scim.url("/Groups/")));
+    assert_eq!(ops[0]["version"], "W/\"1\"");
+    let group = get(group_location, Some(&scim.auth)).json();
+    assert_eq!(group["members"].as_array().unwrap().len(), 2);
+    let bob = get(ops[2]["location"].as_str().unwrap(), Some(&scim.auth)).json();
+    assert_eq!(bob["active"], false);
+
+    // failOnErrors: processing stops after the first error.
+    let resp = scim.post(
+        "/Bulk",
+        &json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "failOnErrors": 1,
+            "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "dup", "data": {"userName": "alice"}},
+                {"method": "POST", "path": "/Users", "bulkId": "carol", "data": {"userName": "carol"}}
+            ]
+        }),
+    );
+    let ops = resp.json()["Operations"].as_array().unwrap().clone();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0]["status"], "409");
+    assert_eq!(ops[0]["response"]["scimType"], "uniqueness");
+    let carol = scim
+        .get(&format!("/Users?filter={}", enc(r#"userName eq "carol""#)))
+        .json();
+    assert_eq!(carol["totalResults"], 0);
+
+    // Unresolvable and circular references are per-operation errors.
+    let resp = scim.post(
+        "/Bulk",
+        &json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [
+                {"method": "DELETE", "path": "/Users/bulkId:nobody"},
+                {"method": "POST", "path": "/Groups", "bulkId": "a", "data": {"displayName": "A", "members": [{"value": "bulkId:b"}]}},
+                {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"displayName": "B", "members": [{"value": "bulkId:a"}]}}
+            ]
+        }),
+    );
+    let ops = resp.json()["Operations"].as_array().unwrap().clone();
+    assert_eq!(
+        ops.iter()
+            .map(|o| o["status"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["409", "409", "409"]
+    );
+
+    // Limits: maxOperations and maxPayloadSize.
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")}))
+        .collect();
+    let too_many = scim.post("/Bulk", &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": many}));
+    assert_scim_error(&too_many, 413, None);
+    let big: Vec<Value> = (0..900)
+        .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": {"userName": format!("user-number-{i}-{}", "x".repeat(40))}}))
+        .collect();
+    let too_big = scim.post("/Bulk", &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": big}));
+    assert_scim_error(&too_big, 413, None);
+}
+
+#[test]
+fn one_member_change_on_a_100k_member_group() {
+    use roster::store::Kind;
+    use roster::store::records::ResourceRecord;
+    let (_tmp, data) = temp_data_dir();
+    let slug = create_tenant(&data, "Big");
+    ok(&data, &["scim", "activate", "--tenant", &slug]);
+    let token = ok(&data, &["token", "create", "--tenant", &slug])
+        .trim()
+        .to_string();
+    let group_id = "big-group";
+    {
+        let config = roster::config::Config {
+            data_dir: data.clone(),
+            ..roster::config::Config::default()
+        };
+        let dir = roster::directory::Directory::open(&config).unwrap();
+        let tenant = dir.tenant(&slug).unwrap().id;
+        let record = |id: String, data: Value| ResourceRecord {
+            id,
+            schemas: vec![],
+            data: data.as_object().unwrap().clone(),
+            password_hash: None,
+            created_ms: 0,
+            modified_ms: 0,
+            version: 1,
+            deleted_ms: None,
+        };
+        dir.store()
+            .write(|tx| {
+                for i in 0..100_000u32 {
+                    let id = format!("u{i:06}");
+                    tx.put_resource(
+                        Kind::User,
+                        tenant,
+                        &record(id.clone(), json!({"userName": id})),
+                    )?;
+                    tx.add_member(tenant, group_id, &id, "User")?;
+                }
+                tx.put_resource(
+                    Kind::Group,
+                    tenant,
+                    &record(group_id.into(), json!({"displayName": "Everyone"})),
+                )
+            })
+            .unwrap();
+    }
+    let server = Server::start(&data);
+    let scim = Scim {
+        base: format!("{}/scim/v2/{slug}", server.base),
+        auth: bearer(&token),
+    };
+    let newcomer = scim.create("/Users", &json!({"userName": "newcomer"}));
+    let nid = newcomer["id"].as_str().unwrap();
+    let path = format!("/Groups/{group_id}");
+    let add = patch(
+        &scim,
+        &path,
+        json!([{"op": "add", "path": "members", "value": [{"value": nid}]}]),
+    );
+    assert_eq!(add.status, 200, "{}", add.body);
+    assert_eq!(add.json()["displayName"], "Everyone");
+    let lean = scim.get(&format!("{path}?excludedAttributes=members"));
+    assert!(lean.json().get("members").is_none());
+    assert_eq!(lean.header("etag"), Some("W/\"2\""));
+    let member_filter = |id: &str| enc(&format!(r#"members[value eq "{id}"]"#));
+    assert_eq!(
+        scim.get(&format!("/Groups?count=0&filter={}", member_filter(nid)))
+            .json()["totalResults"],
+        1
+    );
+    assert_eq!(
+        scim.get(&format!("/Users/{nid}")).json()["groups"][0]["value"],
+        group_id
+    );
+    let remove = patch(
+        &scim,
+        &path,
+        json!([{"op": "remove", "path": format!("members[value eq \"{nid}\"]")}]),
+    );
+    assert_eq!(remove.status, 200);
+    assert_eq!(
+        scim.get(&format!("/Groups?count=0&filter={}", member_filter(nid)))
+            .json()["totalResults"],
+        0
+    );
+    assert_eq!(
+        scim.get(&format!(
+            "/Groups?count=0&filter={}",
+            member_filter("u099999")
+        ))
+        .json()["totalResults"],
+        1
+    );
+    let full = scim.get(&path).json();
+    assert_eq!(full["members"].as_array().unwrap().len(), 100_000);
+}

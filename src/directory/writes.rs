@@ -2,6 +2,8 @@
 //! hard). Each request is one write transaction: the resource row, its indexes,
 //! membership rows and change events commit together or not at all.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value, json};
 
 use super::Directory;
@@ -9,6 +11,7 @@ use super::resources::{
     Rendered, ScimContext, check_precondition, check_unique, etag, hashed, index_keys, name_index,
     new_resource_id, not_found, now_ms, resolve_members, store_kind, write_indexes,
 };
+use crate::scim::bulk;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Resolved;
 use crate::scim::patch::{self, MemberOp};
@@ -432,4 +435,167 @@ fn live(tx: &Tx, kind: ResourceKind, tenant: u64, id: &str) -> Result<ResourceRe
         .resource(store_kind(kind), tenant, id)?
         .filter(|r| r.deleted_ms.is_none())
         .ok_or_else(|| not_found(kind, id))
+}
+
+impl Directory {
+    /// Runs a bulk request (RFC 7644 §3.7): operations in order, each in its own
+    /// transaction, `bulkId:` references resolved as their POSTs succeed (an
+    /// operation waiting on a later POST runs after it), stopping after
+    /// `failOnErrors` errors.
+    pub fn scim_bulk(
+        &self,
+        ctx: &ScimContext,
+        request: &bulk::BulkRequest,
+    ) -> (Value, Vec<String>) {
+        let ops = &request.operations;
+        let defined: HashSet<&str> = ops.iter().filter_map(|o| o.bulk_id.as_deref()).collect();
+        let mut ids: HashMap<String, String> = HashMap::new();
+        let mut results: Vec<Option<Value>> = vec![None; ops.len()];
+        let mut notes = Vec::new();
+        let mut errors = 0;
+        let mut pending: Vec<usize> = (0..ops.len()).collect();
+        'rounds: loop {
+            let mut waiting = Vec::new();
+            let mut progressed = false;
+            for &i in &pending {
+                if request.fail_on_errors.is_some_and(|max| errors >= max) {
+                    break 'rounds;
+                }
+                let refs = bulk::references(&ops[i]);
+                let blocked = refs
+                    .iter()
+                    .any(|r| !ids.contains_key(r) && defined.contains(r.as_str()));
+                if blocked {
+                    waiting.push(i);
+                    continue;
+                }
+                progressed = true;
+                let (entry, failed) = self.bulk_one(ctx, &ops[i], &mut ids, &mut notes);
+                errors += usize::from(failed);
+                results[i] = Some(entry);
+            }
+            if waiting.is_empty() {
+                break;
+            }
+            if !progressed {
+                // Circular references: nothing can run.
+                for i in waiting {
+                    let err = ScimError::typed(409, "invalidValue", "circular bulkId references");
+                    results[i] = Some(bulk_entry(&ops[i], None, None, Err(&err)));
+                }
+                break;
+            }
+            pending = waiting;
+        }
+        let body = json!({
+            "schemas": [bulk::BULK_RESPONSE],
+            "Operations": results.into_iter().flatten().collect::<Vec<_>>(),
+        });
+        (body, notes)
+    }
+
+    fn bulk_one(
+        &self,
+        ctx: &ScimContext,
+        op: &bulk::BulkOp,
+        ids: &mut HashMap<String, String>,
+        notes: &mut Vec<String>,
+    ) -> (Value, bool) {
+        let mut run = || -> Result<(Option<String>, Option<Rendered>, u16), ScimError> {
+            let mut probe = json!([op.path, op.data]);
+            let missing = bulk::resolve_refs(&mut probe, ids);
+            if !missing.is_empty() {
+                return Err(ScimError::typed(
+                    409,
+                    "invalidValue",
+                    format!("unresolved bulkId reference(s): {}", missing.join(", ")),
+                ));
+            }
+            let path = probe[0].as_str().unwrap_or_default().to_string();
+            let data = probe[1].clone();
+            let target = bulk::target(&path)?;
+            let need_id = || {
+                target.id.clone().ok_or_else(|| {
+                    ScimError::typed(
+                        400,
+                        "invalidPath",
+                        format!("{} needs /{}/{{id}}", op.method, target.kind.endpoint()),
+                    )
+                })
+            };
+            let version = op.version.as_deref();
+            match op.method.as_str() {
+                "POST" => {
+                    if target.id.is_some() {
+                        return Err(ScimError::typed(
+                            400,
+                            "invalidPath",
+                            "POST goes to /Users or /Groups",
+                        ));
+                    }
+                    let (r, n) = self.scim_create(ctx, target.kind, &data)?;
+                    notes.extend(n);
+                    let id = r.body["id"].as_str().map(str::to_string);
+                    Ok((id, Some(r), 201))
+                }
+                "PUT" => {
+                    let (r, n) =
+                        self.scim_replace(ctx, target.kind, &need_id()?, &data, version)?;
+                    notes.extend(n);
+                    Ok((None, Some(r), 200))
+                }
+                "PATCH" => {
+                    let (r, n) =
+                        self.scim_patch(ctx, target.kind, &need_id()?, &data, version, false)?;
+                    notes.extend(n);
+                    Ok((None, Some(r), 200))
+                }
+                _ => {
+                    self.scim_delete(ctx, target.kind, &need_id()?, version)?;
+                    Ok((None, None, 204))
+                }
+            }
+        };
+        match run() {
+            Ok((new_id, rendered, status)) => {
+                if let (Some(bulk_id), Some(id)) = (&op.bulk_id, &new_id) {
+                    ids.insert(bulk_id.clone(), id.clone());
+                }
+                (
+                    bulk_entry(op, rendered.as_ref(), Some(status), Ok(())),
+                    false,
+                )
+            }
+            Err(e) => (bulk_entry(op, None, None, Err(&e)), true),
+        }
+    }
+}
+
+fn bulk_entry(
+    op: &bulk::BulkOp,
+    rendered: Option<&Rendered>,
+    status: Option<u16>,
+    outcome: Result<(), &ScimError>,
+) -> Value {
+    let mut entry = Map::new();
+    entry.insert("method".into(), json!(op.method));
+    if let Some(b) = &op.bulk_id {
+        entry.insert("bulkId".into(), json!(b));
+    }
+    if let Some(r) = rendered {
+        entry.insert("version".into(), json!(r.etag));
+        if let Some(loc) = r.body["meta"]["location"].as_str() {
+            entry.insert("location".into(), json!(loc));
+        }
+    }
+    match outcome {
+        Ok(()) => {
+            entry.insert("status".into(), json!(status.unwrap_or(200).to_string()));
+        }
+        Err(e) => {
+            entry.insert("status".into(), json!(e.status.to_string()));
+            entry.insert("response".into(), e.body());
+        }
+    }
+    Value::Object(entry)
 }

@@ -41,6 +41,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(|r, d, p| search(r, d, p, vec![User, Group])))
                     .default_service(web::to(method_not_allowed)),
             )
+            .service(
+                web::resource("/Bulk")
+                    .route(web::post().to(bulk))
+                    .default_service(web::to(method_not_allowed)),
+            )
             .service(collection("/Users", User))
             .service(collection("/Groups", Group))
             .default_service(web::to(not_found)),
@@ -358,7 +363,11 @@ async fn service_provider_config_handler(
     dir: web::Data<Directory>,
 ) -> Result<HttpResponse, ScimError> {
     let principal = principal(&req)?;
-    let body = service_provider_config(&dir.scim_endpoint(&principal.tenant.slug));
+    let limit = req
+        .app_data::<web::Data<BodyLimit>>()
+        .map(|l| l.0)
+        .unwrap_or(crate::config::DEFAULT_BODY_LIMIT);
+    let body = service_provider_config(&dir.scim_endpoint(&principal.tenant.slug), limit);
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -566,6 +575,23 @@ async fn patch(
             .finish());
     }
     Ok(resource_response(StatusCode::OK, &rendered))
+}
+
+async fn bulk(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let caller = caller(&req)?;
+    let body = read_json(&req, payload).await?;
+    let request = crate::scim::bulk::parse(&body)?;
+    let (response, notes) = blocking(move || {
+        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+        Ok(dir.scim_bulk(&ctx, &request))
+    })
+    .await?;
+    note(&req, notes);
+    Ok(scim_json(StatusCode::OK, &response))
 }
 
 async fn delete(

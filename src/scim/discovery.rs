@@ -8,13 +8,18 @@ use super::schema::{LIST_RESPONSE, Registry, ResourceKind};
 /// URN of the ServiceProviderConfig schema.
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 
-/// The ServiceProviderConfig of a tenant endpoint (`base` = tenant SCIM base URL).
-pub fn service_provider_config(base: &str) -> Value {
+/// The ServiceProviderConfig of a tenant endpoint (`base` = tenant SCIM base URL;
+/// `max_payload` = the request body limit, which bounds bulk requests too).
+pub fn service_provider_config(base: &str, max_payload: usize) -> Value {
     json!({
         "schemas": [SPC_SCHEMA],
         "documentationUri": format!("{base}/ServiceProviderConfig"),
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": super::bulk::MAX_OPERATIONS,
+            "maxPayloadSize": max_payload
+        },
         "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

@@ -1,5 +1,6 @@
 //! The SCIM 2.0 protocol, pure: no IO, no actix, no redb.
 
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod filter;
