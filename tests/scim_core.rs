@@ -290,7 +290,7 @@ fn discovery_endpoints_are_truthful() {
     assert_eq!(spc["etag"]["supported"], true);
     assert_eq!(spc["pagination"]["cursor"], true);
     assert_eq!(spc["patch"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
 
     let types = scim.get("/ResourceTypes").json();
     assert_list(&types, 2, 2);
