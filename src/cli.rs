@@ -49,6 +49,9 @@ pub enum Commands {
     /// Rotate the data key or the master key, or show the keyring.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Create console admins or reset their passwords (password read from stdin).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Check the store and that every sealed secret opens.
     Check,
     /// Show the audit log (provisioning log), newest first.
@@ -247,4 +250,21 @@ pub struct EventsArgs {
     /// At most this many events.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+}
+
+/// `roster admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a console admin; the password is read from standard input.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password (read from standard input) and end the admin's sessions.
+    ResetPassword {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
 }

@@ -111,6 +111,20 @@ pub enum Command {
         /// Slug.
         tenant: String,
     },
+    /// Create a console admin.
+    AdminCreate {
+        /// Login name.
+        username: String,
+        /// Password (travels only over the 0600 socket).
+        password: String,
+    },
+    /// Set a console admin's password (ends their sessions).
+    AdminResetPassword {
+        /// Login name.
+        username: String,
+        /// New password.
+        password: String,
+    },
     /// Register a custom schema extension.
     SchemaAdd {
         /// Slug.
@@ -347,6 +361,17 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                     crate::format_time(c.created)
                 );
             }
+        }
+        Command::AdminCreate { username, password } => {
+            dir.create_admin(&username, &password, ACTOR)?;
+            let _ = writeln!(out, "created admin {username}");
+        }
+        Command::AdminResetPassword { username, password } => {
+            dir.reset_admin_password(&username, &password, ACTOR)?;
+            let _ = writeln!(
+                out,
+                "password changed for admin {username}; their sessions ended"
+            );
         }
         Command::SchemaAdd {
             tenant,

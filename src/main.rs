@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use roster::cli::{
-    Cli, Commands, KeysCommand, SchemaCommand, ScimCommand, TenantCommand, TokenCommand,
+    AdminCommand, Cli, Commands, KeysCommand, SchemaCommand, ScimCommand, TenantCommand,
+    TokenCommand,
 };
 use roster::config::{Config, Overrides};
 use roster::control::{self, Command};
@@ -130,6 +131,20 @@ fn main() -> ExitCode {
             }
             KeysCommand::Status => Command::KeysStatus,
         },
+        Commands::Admin(a) => {
+            let mut password = String::new();
+            if let Err(e) = std::io::stdin().take(4096).read_to_string(&mut password) {
+                eprintln!("roster: cannot read the password from standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            match a {
+                AdminCommand::Create { username } => Command::AdminCreate { username, password },
+                AdminCommand::ResetPassword { username } => {
+                    Command::AdminResetPassword { username, password }
+                }
+            }
+        }
         Commands::Check => Command::Check,
         Commands::Events(e) => Command::Events {
             tenant: e.tenant,

@@ -1,19 +1,229 @@
-//! The admin console (server-rendered with maud).
+//! The admin console: server-rendered maud pages, one file per screen, one
+//! layout and a few components. No inline script or style (the CSP forbids
+//! them); `assets/console.css` and `assets/console.js` do the rest.
 //!
-//! This build has no console screens yet: `/admin/` says so and points at the
-//! CLI, rather than serving a half-working page.
+//! Adding a screen: write a `page(...) -> Markup` in its own file, register its
+//! routes in `configure`, and add a `NavItem` to `NAV` if it belongs in the menu.
 
-use actix_web::{HttpResponse, web};
-use maud::{DOCTYPE, Markup, html};
+pub mod auth;
+pub mod idp;
+pub mod keys;
+pub mod people;
+pub mod tenants;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::directory::{Directory, DirectoryError};
+use crate::store::records::SessionRecord;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "roster_session";
+
+/// The console's Content-Security-Policy: nothing inline, nothing from elsewhere.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Routes under `/admin`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin", web::get().to(index))
-        .route("/admin/", web::get().to(index));
+    cfg.service(
+        web::scope("/admin")
+            .wrap(actix_web::middleware::from_fn(console_guard))
+            .route("", web::get().to(home))
+            .route("/", web::get().to(home))
+            .configure(auth::configure)
+            .configure(tenants::configure)
+            .configure(people::configure)
+            .configure(keys::configure),
+    );
 }
 
-/// The shared page frame.
-pub fn layout(title: &str, body: Markup) -> Markup {
+async fn home() -> HttpResponse {
+    redirect("/admin/tenants")
+}
+
+/// A 303 redirect.
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// Security headers on every console response; cross-site form posts refused.
+async fn console_guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let cross_site = req.method() == actix_web::http::Method::POST
+        && req
+            .headers()
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "cross-site");
+    if cross_site {
+        let resp = error_page(
+            StatusCode::FORBIDDEN,
+            "Cross-site form submissions are refused.",
+        );
+        return Ok(req.into_response(resp));
+    }
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        header::HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::HeaderName::from_static("permissions-policy"),
+        header::HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    Ok(res)
+}
+
+/// The logged-in admin of a request; without one, the handler redirects to login.
+pub struct Admin {
+    /// Username.
+    pub username: String,
+    /// The session (with its CSRF token).
+    pub session: SessionRecord,
+}
+
+impl Admin {
+    /// Checks a form's CSRF token against the session's.
+    pub fn check_csrf(&self, token: &str) -> Result<(), HttpResponse> {
+        if crate::crypto::token::ct_eq(token.as_bytes(), self.session.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this console. Reload the page and try again.",
+            ))
+        }
+    }
+
+    /// The actor name for audit rows.
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.username)
+    }
+}
+
+/// Why a console request has no admin.
+pub struct NotLoggedIn;
+
+impl std::fmt::Debug for NotLoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not logged in")
+    }
+}
+
+impl std::fmt::Display for NotLoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not logged in")
+    }
+}
+
+impl actix_web::ResponseError for NotLoggedIn {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SEE_OTHER
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        redirect("/admin/login")
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = NotLoggedIn;
+    type Future = std::future::Ready<Result<Admin, NotLoggedIn>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let found = (|| {
+            let dir = req.app_data::<web::Data<Directory>>()?;
+            let cookie = req.cookie(SESSION_COOKIE)?;
+            let session = dir.session(cookie.value()).ok()??;
+            Some(Admin {
+                username: session.admin.clone(),
+                session,
+            })
+        })();
+        std::future::ready(found.ok_or(NotLoggedIn))
+    }
+}
+
+/// Login attempts per address: a fixed window, as for SCIM authentication.
+#[derive(Default)]
+pub struct LoginThrottle {
+    inner: Mutex<std::collections::HashMap<std::net::IpAddr, (u32, Instant)>>,
+}
+
+/// Failed logins allowed per address per window.
+pub const LOGIN_FAILURES: u32 = 5;
+const LOGIN_WINDOW: Duration = Duration::from_secs(300);
+
+impl LoginThrottle {
+    /// `Err(seconds)` when the address must wait.
+    pub fn check(&self, ip: std::net::IpAddr) -> Result<(), u64> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&ip) {
+            Some((n, start)) if *n >= LOGIN_FAILURES && start.elapsed() < LOGIN_WINDOW => {
+                Err((LOGIN_WINDOW - start.elapsed()).as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failure.
+    pub fn failure(&self, ip: std::net::IpAddr) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= LOGIN_WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+
+    /// Forgets an address after a success.
+    pub fn success(&self, ip: std::net::IpAddr) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ip);
+    }
+}
+
+/// A menu entry.
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+}
+
+const NAV: &[NavItem] = &[
+    NavItem {
+        href: "/admin/tenants",
+        label: "Tenants",
+    },
+    NavItem {
+        href: "/admin/settings/keys",
+        label: "Integration Configuration",
+    },
+];
+
+/// The page frame: header, menu, main.
+pub fn layout(title: &str, admin: Option<&Admin>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -21,26 +231,132 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Roster" }
+                link rel="stylesheet" href=(asset_url("console.css"));
+                script src=(asset_url("console.js")) defer {}
             }
-            body { main { (body) } }
+            body {
+                header.topbar {
+                    a.brand href="/admin/" { "Roster" }
+                    @if let Some(admin) = admin {
+                        nav aria-label="Main" {
+                            @for item in NAV {
+                                a href=(item.href) { (item.label) }
+                            }
+                        }
+                        form.logout method="post" action="/admin/logout" {
+                            (csrf_input(admin))
+                            span.who { (admin.username) }
+                            button.link type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+                div.toast id="toast" role="status" aria-live="polite" hidden {}
+            }
         }
     }
 }
 
-async fn index() -> HttpResponse {
-    let page = layout(
-        "Console",
-        html! {
-            h1 { "Roster" }
-            p { "Roster is running. The web console is not part of this build yet." }
-            p { "Manage tenants, SCIM credentials and keys with the command line: " code { "roster --help" } "." }
-        },
-    );
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .body(page.into_string())
+/// The hidden CSRF field every console form carries.
+pub fn csrf_input(admin: &Admin) -> Markup {
+    html! { input type="hidden" name="csrf" value=(admin.session.csrf); }
 }
+
+/// A labelled input with its inline error.
+pub fn field(label: &str, name: &str, kind: &str, value: &str, error: Option<&str>) -> Markup {
+    let id = format!("f-{name}");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type=(kind) value=(value)
+                aria-invalid=[error.map(|_| "true")]
+                aria-describedby=[error.map(|_| format!("{id}-error"))];
+            @if let Some(e) = error {
+                p.field-error id=(format!("{id}-error")) { (e) }
+            }
+        }
+    }
+}
+
+/// A copy icon button: copies `text`, shows "Copy" on hover and a confirmation after.
+pub fn copy_button(text: &str, label: &str) -> Markup {
+    html! {
+        button.icon type="button" data-copy=(text) data-tooltip="Copy" aria-label=(label) {
+            (PreEscaped(ICON_COPY))
+        }
+    }
+}
+
+/// A console page as a response.
+pub fn page(status: StatusCode, markup: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(markup.into_string())
+}
+
+/// An error page (no details of internal errors).
+pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+    page(
+        status,
+        layout(
+            "Error",
+            None,
+            html! {
+                section.card {
+                    h1 { (status.canonical_reason().unwrap_or("Error")) }
+                    p { (message) }
+                    p { a href="/admin/" { "Back to the console" } }
+                }
+            },
+        ),
+    )
+}
+
+/// Maps a domain error to a console page; internal errors are logged, not shown.
+pub fn directory_error(e: DirectoryError) -> HttpResponse {
+    match e {
+        DirectoryError::NotFound(m) => error_page(StatusCode::NOT_FOUND, &m),
+        DirectoryError::Conflict(m) | DirectoryError::Invalid(m) => {
+            error_page(StatusCode::BAD_REQUEST, &m)
+        }
+        other => {
+            tracing::error!(error = %other, "console error");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; the server log has the details.",
+            )
+        }
+    }
+}
+
+/// Runs blocking directory work off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static,
+) -> Result<T, HttpResponse> {
+    match web::block(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(directory_error(e)),
+        Err(_) => Err(error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong; the server log has the details.",
+        )),
+    }
+}
+
+/// URL of an embedded asset, with its content hash for cache busting.
+pub fn asset_url(name: &str) -> String {
+    match crate::http::assets::Assets::get(name) {
+        Some(file) => {
+            let hash = file.metadata.sha256_hash();
+            let short: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+            format!("/assets/{name}?v={short}")
+        }
+        None => format!("/assets/{name}"),
+    }
+}
+
+const ICON_COPY: &str = r#"<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/><path d="M5 15V5a2 2 0 0 1 2-2h10" fill="none" stroke="currentColor" stroke-width="2"/></svg>"#;
+/// Eye icon (reveal).
+pub const ICON_EYE: &str = r#"<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M1 12s4-7 11-7 11 7 11 7-4 7-11 7S1 12 1 12z" fill="none" stroke="currentColor" stroke-width="2"/><circle cx="12" cy="12" r="3" fill="none" stroke="currentColor" stroke-width="2"/></svg>"#;
+/// Pencil icon (edit).
+pub const ICON_PENCIL: &str = r#"<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M4 20h4L19 9l-4-4L4 16v4z" fill="none" stroke="currentColor" stroke-width="2"/></svg>"#;

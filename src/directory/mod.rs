@@ -5,6 +5,7 @@
 //! transaction begins, never inside one, so rotation (which holds the keyring
 //! write lock across its transaction) can never deadlock with a writer that seals.
 
+pub mod admins;
 pub mod credentials;
 pub mod keys;
 pub mod resources;

@@ -321,16 +321,18 @@ impl ScimContext {
                 }
             }
         }
-        obj.insert(
-            "meta".into(),
-            json!({
-                "resourceType": kind.name(),
-                "created": format_ms(rec.created_ms),
-                "lastModified": format_ms(rec.modified_ms),
-                "location": self.location(kind, &rec.id),
-                "version": etag(rec.version),
-            }),
-        );
+        let mut meta = json!({
+            "resourceType": kind.name(),
+            "created": format_ms(rec.created_ms),
+            "lastModified": format_ms(rec.modified_ms),
+            "location": self.location(kind, &rec.id),
+            "version": etag(rec.version),
+        });
+        // Only the console sees tombstones; SCIM answers 404 for them.
+        if let (Some(ms), Some(m)) = (rec.deleted_ms, meta.as_object_mut()) {
+            m.insert("deleted".into(), json!(format_ms(ms)));
+        }
+        obj.insert("meta".into(), meta);
         Ok(Value::Object(obj))
     }
 }
@@ -458,7 +460,10 @@ impl Directory {
                 Some(eq) => self.indexed_candidates(&view, kind, t, &eq)?,
                 None => view.resources(store_kind(kind), t)?,
             };
-            for rec in candidates.into_iter().filter(|r| r.deleted_ms.is_none()) {
+            for rec in candidates
+                .into_iter()
+                .filter(|r| query.include_deleted || r.deleted_ms.is_none())
+            {
                 let rendered = ctx.render(&view, kind, &rec, needs_links)?;
                 let keep = match &query.filter {
                     Some(f) => resolver.matches(f, &rendered),
@@ -568,6 +573,26 @@ impl Directory {
         Ok(ListPage {
             body: Value::Object(body),
         })
+    }
+
+    /// One resource for the console, tombstones included, with its change history.
+    pub fn console_resource(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<(Value, Vec<crate::store::records::EventRecord>), ScimError> {
+        let view = self.store.read().map_err(DirectoryError::from)?;
+        let rec = view
+            .resource(store_kind(kind), ctx.tenant.id, id)?
+            .ok_or_else(|| not_found(kind, id))?;
+        let body = ctx.render(&view, kind, &rec, true)?;
+        let history = view
+            .events(ctx.tenant.id, 0, usize::MAX)?
+            .into_iter()
+            .filter(|e| e.id == id || e.member.as_deref() == Some(id))
+            .collect();
+        Ok((body, history))
     }
 
     fn indexed_candidates(

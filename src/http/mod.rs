@@ -1,5 +1,6 @@
 //! actix wiring: the server, middleware, and the routes of each surface.
 
+pub mod assets;
 pub mod scim;
 pub mod throttle;
 
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .configure(assets::configure)
         .configure(crate::console::configure)
         .configure(scim::configure);
 }
@@ -134,11 +136,16 @@ pub fn run(config: Config) -> Result<(), ServeError> {
 async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
     let data = web::Data::from(dir.clone());
     let throttle = web::Data::new(throttle::AuthThrottle::default());
+    let login_throttle = web::Data::new(crate::console::LoginThrottle::default());
+    let setup = web::Data::new(crate::console::auth::SetupToken::default());
+    let setup_for_app = setup.clone();
     let body_limit = config.body_limit;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(throttle.clone())
+            .app_data(login_throttle.clone())
+            .app_data(setup_for_app.clone())
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::Data::new(scim::BodyLimit(body_limit)))
             .app_data(web::JsonConfig::default().limit(body_limit))
@@ -169,6 +176,13 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
 
     // Stdout lines are part of the interface: tests and operators read them.
     println!("roster: listening on {bound}");
+    if !dir.has_admins()? {
+        let token = setup.issue();
+        println!(
+            "roster: first-run setup: open {base}/admin/setup?token={token} (valid for {} minutes, once)",
+            crate::console::auth::SETUP_TTL.as_secs() / 60
+        );
+    }
     println!("roster: console at {base}/admin/");
     tracing::info!(%bound, data_dir = %config.data_dir.display(), "roster started");
 

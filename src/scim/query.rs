@@ -35,6 +35,8 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     /// `attributes` / `excludedAttributes`.
     pub projection: Projection,
+    /// Console only (never from a SCIM request): list soft-deleted resources too.
+    pub include_deleted: bool,
 }
 
 impl Default for ListQuery {
@@ -47,6 +49,7 @@ impl Default for ListQuery {
             count: DEFAULT_PAGE_SIZE,
             cursor: None,
             projection: Projection::default(),
+            include_deleted: false,
         }
     }
 }

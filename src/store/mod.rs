@@ -16,13 +16,13 @@ pub mod tables;
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 
 use records::{
-    AuditRecord, CredentialKind, CredentialRecord, DekRecord, EventRecord, ResourceRecord,
-    TenantRecord,
+    AdminRecord, AuditRecord, CredentialKind, CredentialRecord, DekRecord, EventRecord,
+    ResourceRecord, SessionRecord, TenantRecord,
 };
 use tables::*;
 
@@ -424,6 +424,26 @@ impl View<'_> {
         })
     }
 
+    /// A console admin.
+    pub fn admin(&self, username: &str) -> Result<Option<AdminRecord>, StoreError> {
+        with_table!(self, ADMINS, |t| decode_opt(t.get(username)?))
+    }
+
+    /// Number of console admins.
+    pub fn admin_count(&self) -> Result<u64, StoreError> {
+        with_table!(self, ADMINS, |t| Ok(t.len()?))
+    }
+
+    /// A console session by the hash of its id.
+    pub fn session(&self, hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+        with_table!(self, SESSIONS, |t| decode_opt(t.get(hash)?))
+    }
+
+    /// Number of console sessions (for metrics).
+    pub fn session_count(&self) -> Result<u64, StoreError> {
+        with_table!(self, SESSIONS, |t| Ok(t.len()?))
+    }
+
     /// Number of rows a tenant owns in `USERS` and `GROUPS`.
     pub fn resource_counts(&self, tenant: u64) -> Result<(u64, u64), StoreError> {
         let users = with_table!(
@@ -759,6 +779,45 @@ impl Tx {
         event.seq = seq;
         table.insert((tenant, seq), codec::encode(&event)?.as_slice())?;
         Ok(seq)
+    }
+
+    /// Inserts or replaces a console admin.
+    pub fn put_admin(&mut self, admin: &AdminRecord) -> Result<(), StoreError> {
+        self.inner
+            .open_table(ADMINS)?
+            .insert(admin.username.as_str(), codec::encode(admin)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Inserts or replaces a session.
+    pub fn put_session(&mut self, hash: &[u8], session: &SessionRecord) -> Result<(), StoreError> {
+        self.inner
+            .open_table(SESSIONS)?
+            .insert(hash, codec::encode(session)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a session.
+    pub fn delete_session(&mut self, hash: &[u8]) -> Result<(), StoreError> {
+        self.inner.open_table(SESSIONS)?.remove(hash)?;
+        Ok(())
+    }
+
+    /// Removes every session of an admin, or every expired one when `admin` is None.
+    pub fn delete_sessions_where(
+        &mut self,
+        mut doomed: impl FnMut(&SessionRecord) -> bool,
+    ) -> Result<usize, StoreError> {
+        let mut table = self.inner.open_table(SESSIONS)?;
+        let mut removed = 0;
+        table.retain(|_, v| {
+            let drop = codec::decode::<SessionRecord>(v)
+                .map(|s| doomed(&s))
+                .unwrap_or(true);
+            removed += usize::from(drop);
+            !drop
+        })?;
+        Ok(removed)
     }
 
     /// Appends an audit row and returns its sequence number.

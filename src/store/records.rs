@@ -192,3 +192,29 @@ pub struct EventRecord {
 fn default_unknown_members() -> String {
     "skip".into()
 }
+
+/// A console administrator.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdminRecord {
+    /// Login name.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time (Unix seconds).
+    pub created: i64,
+    /// Last password change (Unix seconds); sessions older than this are void.
+    pub password_changed: i64,
+}
+
+/// A console session, stored under the SHA-256 of its cookie value.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The admin it belongs to.
+    pub admin: String,
+    /// Creation time (Unix seconds).
+    pub created: i64,
+    /// Last use (Unix seconds), refreshed at most once a minute.
+    pub last_seen: i64,
+    /// The synchronizer token every console form must carry.
+    pub csrf: String,
+}

@@ -1,0 +1,206 @@
+//! Console administrators and their sessions.
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{Directory, DirectoryError, audit_row};
+use crate::crypto::password::{hash_password, verify_password};
+use crate::crypto::token::{generate_secret, random_id};
+use crate::store::records::{AdminRecord, SessionRecord};
+
+/// Sessions end after this long without use.
+pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
+/// Sessions end this long after login, whatever the use.
+pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
+/// Shortest admin password accepted.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+fn session_hash(id: &str) -> [u8; 32] {
+    Sha256::digest(id.as_bytes()).into()
+}
+
+/// Checks an admin username: 1-64 of a-z, 0-9, `.`, `_`, `-`, `@`.
+pub fn validate_username(name: &str) -> Result<(), DirectoryError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(DirectoryError::Invalid(
+            "the username must be 1-64 lowercase letters, digits or . _ - @".into(),
+        ))
+    }
+}
+
+/// Checks an admin password's length.
+pub fn validate_password(password: &str) -> Result<(), DirectoryError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(DirectoryError::Invalid(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    if password.len() > 1024 {
+        return Err(DirectoryError::Invalid("the password is too long".into()));
+    }
+    Ok(())
+}
+
+/// A logged-in session: its cookie value (secret) and form token.
+pub struct NewSession {
+    /// The cookie value; only its hash is stored.
+    pub id: Zeroizing<String>,
+    /// The CSRF token of the session.
+    pub csrf: String,
+}
+
+impl Directory {
+    /// Whether any console admin exists (first-run setup otherwise).
+    pub fn has_admins(&self) -> Result<bool, DirectoryError> {
+        Ok(self.store.read()?.admin_count()? > 0)
+    }
+
+    /// Creates an admin; fails if the username is taken.
+    pub fn create_admin(
+        &self,
+        username: &str,
+        password: &str,
+        actor: &str,
+    ) -> Result<(), DirectoryError> {
+        validate_username(username)?;
+        validate_password(password)?;
+        let hash = hash_password(password)?;
+        self.store.write(|tx| {
+            if tx.view().admin(username)?.is_some() {
+                return Err(DirectoryError::Conflict(format!(
+                    "admin {username:?} already exists"
+                )));
+            }
+            let now = crate::now_unix();
+            tx.put_admin(&AdminRecord {
+                username: username.to_string(),
+                password_hash: hash.clone(),
+                created: now,
+                password_changed: now,
+            })?;
+            tx.append_audit(&audit_row(
+                None,
+                actor,
+                "admin.created",
+                Some(username.to_string()),
+            ))?;
+            Ok(())
+        })
+    }
+
+    /// Sets a new password and ends the admin's sessions.
+    pub fn reset_admin_password(
+        &self,
+        username: &str,
+        password: &str,
+        actor: &str,
+    ) -> Result<(), DirectoryError> {
+        validate_password(password)?;
+        let hash = hash_password(password)?;
+        self.store.write(|tx| {
+            let mut admin = tx
+                .view()
+                .admin(username)?
+                .ok_or_else(|| DirectoryError::NotFound(format!("no admin {username:?}")))?;
+            admin.password_hash = hash.clone();
+            admin.password_changed = crate::now_unix();
+            tx.put_admin(&admin)?;
+            let ended = tx.delete_sessions_where(|s| s.admin == username)?;
+            tx.append_audit(&audit_row(
+                None,
+                actor,
+                "admin.password_reset",
+                Some(format!("{username}; {ended} session(s) ended")),
+            ))?;
+            Ok(())
+        })
+    }
+
+    /// Checks a login; unknown names cost the same as wrong passwords.
+    pub fn verify_admin(&self, username: &str, password: &str) -> Result<bool, DirectoryError> {
+        let admin = self.store.read()?.admin(username)?;
+        Ok(match admin {
+            Some(a) => verify_password(password, &a.password_hash),
+            None => {
+                // Equalise timing with a real verification.
+                let _ = verify_password(password, dummy_hash());
+                false
+            }
+        })
+    }
+
+    /// Starts a session for an admin (a fresh id at every login: no fixation).
+    pub fn create_session(
+        &self,
+        username: &str,
+        remote: Option<String>,
+    ) -> Result<NewSession, DirectoryError> {
+        let id = generate_secret();
+        let csrf = random_id();
+        let now = crate::now_unix();
+        let record = SessionRecord {
+            admin: username.to_string(),
+            created: now,
+            last_seen: now,
+            csrf: csrf.clone(),
+        };
+        self.store.write(|tx| {
+            tx.delete_sessions_where(|s| {
+                now - s.last_seen > IDLE_TIMEOUT_SECS || now - s.created > ABSOLUTE_TIMEOUT_SECS
+            })?;
+            tx.put_session(&session_hash(&id), &record)?;
+            let mut row = audit_row(None, &format!("admin:{username}"), "admin.login", None);
+            row.remote = remote;
+            tx.append_audit(&row)?;
+            Ok::<_, DirectoryError>(())
+        })?;
+        Ok(NewSession { id, csrf })
+    }
+
+    /// The live session for a cookie value; refreshes its idle timer.
+    pub fn session(&self, id: &str) -> Result<Option<SessionRecord>, DirectoryError> {
+        let hash = session_hash(id);
+        let Some(session) = self.store.read()?.session(&hash)? else {
+            return Ok(None);
+        };
+        let now = crate::now_unix();
+        let expired = now - session.last_seen > IDLE_TIMEOUT_SECS
+            || now - session.created > ABSOLUTE_TIMEOUT_SECS;
+        let admin_gone = self
+            .store
+            .read()?
+            .admin(&session.admin)?
+            .is_none_or(|a| a.password_changed > session.created);
+        if expired || admin_gone {
+            self.store.write(|tx| tx.delete_session(&hash))?;
+            return Ok(None);
+        }
+        if now - session.last_seen >= 60 {
+            let mut fresh = session.clone();
+            fresh.last_seen = now;
+            // Not fsynced: losing a last-seen refresh in a crash only shortens a session.
+            self.store.write_lazy(|tx| tx.put_session(&hash, &fresh))?;
+        }
+        Ok(Some(session))
+    }
+
+    /// Ends a session.
+    pub fn delete_session(&self, id: &str) -> Result<(), DirectoryError> {
+        self.store
+            .write(|tx| tx.delete_session(&session_hash(id)))?;
+        Ok(())
+    }
+}
+
+/// A real argon2id hash of a random string, verified against for unknown usernames.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&generate_secret()).unwrap_or_default())
+}
