@@ -341,13 +341,11 @@ fn scim_page(admin: &Admin, data: &ScimData, view: &ScimView, bookmark: &str) ->
     tenant_frame(admin, &data.tenant, "scim", body)
 }
 
-fn bookmark(req: &HttpRequest, dir: &Directory, slug: &str) -> String {
-    let _ = req;
+fn bookmark(dir: &Directory, slug: &str) -> String {
     format!("{}/admin/tenants/{slug}/scim", dir.public_base())
 }
 
 async fn render_scim(
-    req: &HttpRequest,
     admin: &Admin,
     dir: web::Data<Directory>,
     slug: String,
@@ -359,20 +357,18 @@ async fn render_scim(
     match blocking(move || load_scim(&d, &s)).await {
         Ok(data) => page(
             status,
-            scim_page(admin, &data, &view, &bookmark(req, &dir, &slug)),
+            scim_page(admin, &data, &view, &bookmark(&dir, &slug)),
         ),
         Err(resp) => resp,
     }
 }
 
 async fn scim_tab(
-    req: HttpRequest,
     admin: Admin,
     dir: web::Data<Directory>,
     path: web::Path<String>,
 ) -> HttpResponse {
     render_scim(
-        &req,
         &admin,
         dir,
         path.into_inner(),
@@ -419,7 +415,6 @@ async fn deactivate(
 }
 
 async fn generate_token(
-    req: HttpRequest,
     admin: Admin,
     dir: web::Data<Directory>,
     path: web::Path<String>,
@@ -437,14 +432,13 @@ async fn generate_token(
                 new_token: Some(new.token),
                 ..ScimView::default()
             };
-            render_scim(&req, &admin, dir, slug, view, StatusCode::OK).await
+            render_scim(&admin, dir, slug, view, StatusCode::OK).await
         }
         Err(resp) => resp,
     }
 }
 
 async fn save_secret(
-    req: HttpRequest,
     admin: Admin,
     dir: web::Data<Directory>,
     path: web::Path<String>,
@@ -462,7 +456,7 @@ async fn save_secret(
                 notice: Some("Secret Key saved. Update it in your identity provider.".into()),
                 ..ScimView::default()
             };
-            render_scim(&req, &admin, dir, slug, view, StatusCode::OK).await
+            render_scim(&admin, dir, slug, view, StatusCode::OK).await
         }
         Ok(Err(e)) => {
             // The typed value stays in the field, with the reason beside it.
@@ -471,7 +465,7 @@ async fn save_secret(
                 secret_draft: Some(secret),
                 ..ScimView::default()
             };
-            render_scim(&req, &admin, dir, slug, view, StatusCode::BAD_REQUEST).await
+            render_scim(&admin, dir, slug, view, StatusCode::BAD_REQUEST).await
         }
         Err(_) => super::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
     }
@@ -504,12 +498,4 @@ async fn reveal_secret(
         }
         Err(resp) => resp,
     }
-}
-
-#[allow(dead_code)]
-fn unused(_: Markup) {}
-
-/// A small helper used by other tabs: a labelled text input.
-pub fn text_field(label: &str, name: &str, value: &str) -> Markup {
-    field(label, name, "text", value, None)
 }

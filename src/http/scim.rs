@@ -187,8 +187,25 @@ async fn authenticate(
         }
     };
 
+    let mut details: Vec<String> = Vec::new();
     if let Some(notes) = response.request().extensions().get::<AuditNotes>() {
-        audit.detail = Some(notes.0.join("; "));
+        details.extend(notes.0.iter().cloned());
+    }
+    // The client-facing error detail, for "why was this refused?" in the log.
+    if let Some(err) = response.response().error()
+        && let Some(scim) = err.as_error::<ScimError>()
+    {
+        details.push(scim.detail.clone());
+    }
+    if !details.is_empty() {
+        let prefix = audit.detail.take().map(|d| vec![d]).unwrap_or_default();
+        audit.detail = Some(
+            prefix
+                .into_iter()
+                .chain(details)
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
     }
     let status = response.status().as_u16();
     audit.status = Some(status);
