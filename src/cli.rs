@@ -52,8 +52,19 @@ pub enum Commands {
     /// Create console admins or reset their passwords (password read from stdin).
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Check the store and that every sealed secret opens.
+    /// Check that every record decodes and every sealed secret opens.
     Check,
+    /// Write a consistent online backup (the master key is not included).
+    Backup {
+        /// Output file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty data dir (with no server running).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Show the audit log (provisioning log), newest first.
     Audit(AuditArgs),
     /// Show a tenant's change feed (users and groups created, changed, deleted).

@@ -38,6 +38,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Master key file; `None` means the systemd credential or `<data_dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
+    /// File holding the bearer token `/metrics` requires; `None` leaves it open.
+    pub metrics_token_file: Option<PathBuf>,
     /// Where each setting came from, for `roster configtest`.
     pub origins: BTreeMap<&'static str, String>,
 }
@@ -82,13 +84,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 7] = [
     "listen",
     "data_dir",
     "public_url",
     "log_format",
     "body_limit",
     "master_key_file",
+    "metrics_token_file",
 ];
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             body_limit: DEFAULT_BODY_LIMIT,
             master_key_file: None,
+            metrics_token_file: None,
             origins: KEYS.iter().map(|k| (*k, "default".to_string())).collect(),
         }
     }
@@ -262,12 +266,16 @@ impl Config {
                     }
                 }
             }
-            "master_key_file" => {
+            "master_key_file" | "metrics_token_file" => {
                 let raw = as_str(&value)?;
                 if raw.is_empty() {
                     return Err(fail("must not be empty".into()));
                 }
-                self.master_key_file = Some(PathBuf::from(raw));
+                if key == "master_key_file" {
+                    self.master_key_file = Some(PathBuf::from(raw));
+                } else {
+                    self.metrics_token_file = Some(PathBuf::from(raw));
+                }
             }
             _ => return Err(fail("unknown key".into())),
         }
@@ -320,6 +328,13 @@ impl Config {
                     .as_ref()
                     .map(|p| format!("{:?}", p.display().to_string()))
                     .unwrap_or_else(|| "(credential or <data_dir>/master.key)".into()),
+            ),
+            (
+                "metrics_token_file",
+                self.metrics_token_file
+                    .as_ref()
+                    .map(|p| format!("{:?}", p.display().to_string()))
+                    .unwrap_or_else(|| "(none: /metrics is open)".into()),
             ),
         ];
         rows.iter()

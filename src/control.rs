@@ -155,8 +155,13 @@ pub enum Command {
     },
     /// Show the keyring.
     KeysStatus,
-    /// Check that every sealed secret opens.
+    /// Check that every record decodes and every sealed secret opens.
     Check,
+    /// Write an online backup of the store.
+    Backup {
+        /// Output file.
+        out: PathBuf,
+    },
     /// Show the audit log.
     Audit {
         /// Only this tenant.
@@ -434,8 +439,25 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             }
         }
         Command::Check => {
+            let records = dir.store().verify_records()?;
             let n = dir.check_secrets()?;
-            let _ = writeln!(out, "ok: store readable, {n} sealed secret(s) open");
+            let _ = writeln!(
+                out,
+                "ok: store readable, {records} record(s) decode, {n} sealed secret(s) open"
+            );
+        }
+        Command::Backup { out: file } => {
+            let rows = dir.store().backup_to(&file)?;
+            let _ = writeln!(
+                out,
+                "backup written to {}: {rows} rows from one consistent snapshot",
+                file.display()
+            );
+            let _ = writeln!(
+                out,
+                "the master key is NOT in the backup (fingerprint {}): keep a copy of it apart from your backups",
+                dir.master_fingerprint()
+            );
         }
         Command::Audit { tenant, limit } => {
             for r in dir.audit_recent(tenant.as_deref(), limit)? {
@@ -562,4 +584,70 @@ pub fn run_cli(config: &Config, cmd: Command) -> Reply {
         },
         Err(e) => Reply::error(&e),
     }
+}
+
+/// `roster restore FILE`: copies a backup into an empty data dir (no server may run).
+pub fn restore(config: &Config, backup: &Path) -> Reply {
+    let fail = |msg: String| Reply {
+        code: 1,
+        stdout: String::new(),
+        stderr: format!("roster: {msg}\n"),
+    };
+    if matches!(
+        send(&config.socket_path(), &Command::TenantList),
+        Ok(Some(_))
+    ) {
+        return fail(
+            "a server is running on this data dir; stop it and restore into an empty data dir"
+                .into(),
+        );
+    }
+    let target = config.store_path();
+    if target.exists() {
+        return fail(format!(
+            "{} already exists: restore only into an empty data dir (move the old one aside first)",
+            target.display()
+        ));
+    }
+    if !backup.is_file() {
+        return fail(format!("no backup file at {}", backup.display()));
+    }
+    if let Err(e) = std::fs::create_dir_all(&config.data_dir).and_then(|()| {
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+    }) {
+        return fail(format!("cannot create {}: {e}", config.data_dir.display()));
+    }
+    let partial = config.data_dir.join("roster.redb.restoring");
+    if let Err(e) = std::fs::copy(backup, &partial) {
+        return fail(format!("cannot copy {}: {e}", backup.display()));
+    }
+    // Opening checks the file and runs any migrations before it takes the real name.
+    let summary = crate::store::Store::open(&partial).and_then(|store| {
+        let records = store.verify_records()?;
+        let view = store.read()?;
+        let tenants = view.tenants()?.len();
+        let fingerprint = view
+            .meta_get("master_fingerprint")?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|| "?".into());
+        Ok((records, tenants, fingerprint))
+    });
+    let (records, tenants, fingerprint) = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return fail(format!(
+                "{} is not a usable roster backup: {e}",
+                backup.display()
+            ));
+        }
+    };
+    if let Err(e) = std::fs::rename(&partial, &target) {
+        return fail(format!("cannot move the restored store into place: {e}"));
+    }
+    Reply::ok(format!(
+        "restored {records} record(s), {tenants} tenant(s) into {}\nbefore starting, put the master key with fingerprint {fingerprint} at the configured location (default {})\n",
+        config.data_dir.display(),
+        config.data_dir.join("master.key").display()
+    ))
 }

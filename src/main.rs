@@ -146,6 +146,15 @@ fn main() -> ExitCode {
             }
         }
         Commands::Check => Command::Check,
+        Commands::Backup { out } => Command::Backup {
+            out: std::path::absolute(&out).unwrap_or(out),
+        },
+        Commands::Restore { file } => {
+            let reply = control::restore(&config, &file);
+            let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
+            let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
+            return ExitCode::from(u8::try_from(reply.code).unwrap_or(1));
+        }
         Commands::Events(e) => Command::Events {
             tenant: e.tenant,
             after: e.after,

@@ -61,7 +61,9 @@ fn health_endpoints_and_root_redirect() {
     let root = get(&format!("{}/", server.base), None);
     assert_eq!(root.status, 302);
     assert_eq!(root.header("location"), Some("/admin/"));
-    assert_eq!(get(&format!("{}/admin/", server.base), None).status, 200);
+    let console = get(&format!("{}/admin/", server.base), None);
+    assert_eq!(console.status, 303);
+    assert_eq!(console.header("location"), Some("/admin/tenants"));
 }
 
 fn console_url(launch: Launch<'_>, data: &std::path::Path) -> String {

@@ -455,7 +455,11 @@ impl Directory {
                 text.contains("members") || text.contains("groups")
             }) || query.sort_by.as_ref().is_some_and(|s| {
                 ["members", "groups"].contains(&s.name.to_ascii_lowercase().as_str())
-            });
+            }) || match kind {
+                // Returned by default, so listed unless the client excludes them.
+                ResourceKind::User => query.projection.includes(&resolver, "groups"),
+                ResourceKind::Group => query.projection.includes(&resolver, "members"),
+            };
             let candidates = match query.filter.as_ref().and_then(|f| resolver.indexed_eq(f)) {
                 Some(eq) => self.indexed_candidates(&view, kind, t, &eq)?,
                 None => view.resources(store_kind(kind), t)?,

@@ -275,6 +275,7 @@ impl Directory {
                 rec.version += 1;
                 tx.put_resource(store_kind(kind), t, &rec)?;
             }
+            count(tx, t, kind, -1)?;
             tx.append_event(t, &event(kind, id, "deleted", old.version + 1, None))?;
             Ok(())
         })
@@ -322,6 +323,9 @@ impl Directory {
         };
         tx.put_resource(store_kind(kind), t, &rec)?;
         write_indexes(tx, t, kind, &old_keys, &keys, id)?;
+        if change.old.as_ref().is_none_or(|o| o.deleted_ms.is_some()) {
+            count(tx, t, kind, 1)?;
+        }
 
         let action = match &change.old {
             None => "created",
@@ -427,6 +431,15 @@ impl Directory {
         }
         Ok(())
     }
+}
+
+/// Keeps the tenant's live user/group counts in step with a create, revive or delete.
+fn count(tx: &mut Tx, tenant: u64, kind: ResourceKind, delta: i64) -> Result<(), ScimError> {
+    match kind {
+        ResourceKind::User => tx.adjust_counts(tenant, delta, 0)?,
+        ResourceKind::Group => tx.adjust_counts(tenant, 0, delta)?,
+    }
+    Ok(())
 }
 
 /// The live (not deleted) record, or 404.

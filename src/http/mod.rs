@@ -1,6 +1,7 @@
 //! actix wiring: the server, middleware, and the routes of each surface.
 
 pub mod assets;
+pub mod metrics;
 pub mod scim;
 pub mod throttle;
 
@@ -49,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics::handler))
         .configure(assets::configure)
         .configure(crate::console::configure)
         .configure(scim::configure);
@@ -103,10 +105,20 @@ async fn log_request(
     let path = req.path().to_string();
     let request_id = crate::crypto::token::random_id();
     let result = next.call(req).await;
-    let status = match &result {
-        Ok(res) => res.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
+    let (status, route) = match &result {
+        Ok(res) => (
+            res.status().as_u16(),
+            res.request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into()),
+        ),
+        Err(e) => (e.as_response_error().status_code().as_u16(), "error".into()),
     };
+    if let Ok(res) = &result
+        && let Some(m) = res.request().app_data::<web::Data<metrics::Metrics>>()
+    {
+        m.observe(&route, &method, status, started.elapsed().as_secs_f64());
+    }
     tracing::info!(
         request_id = %&request_id[..12],
         method = %method,
@@ -135,6 +147,17 @@ pub fn run(config: Config) -> Result<(), ServeError> {
 
 async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
     let data = web::Data::from(dir.clone());
+    let metrics_token = match &config.metrics_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| {
+                    ServeError::Io(format!("metrics_token_file {}: {e}", path.display()))
+                })?,
+        ),
+        None => None,
+    };
+    let metrics = web::Data::new(metrics::Metrics::new(metrics_token));
     let throttle = web::Data::new(throttle::AuthThrottle::default());
     let login_throttle = web::Data::new(crate::console::LoginThrottle::default());
     let setup = web::Data::new(crate::console::auth::SetupToken::default());
@@ -144,6 +167,7 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
         App::new()
             .app_data(data.clone())
             .app_data(throttle.clone())
+            .app_data(metrics.clone())
             .app_data(login_throttle.clone())
             .app_data(setup_for_app.clone())
             .app_data(web::PayloadConfig::new(body_limit))

@@ -208,6 +208,32 @@ async fn authenticate(
         );
     }
     let status = response.status().as_u16();
+    if let Some(m) = response
+        .request()
+        .app_data::<web::Data<super::metrics::Metrics>>()
+    {
+        // Operation = method and endpoint (Users, Groups, Bulk, ...): bounded labels.
+        let endpoint = audit
+            .path
+            .as_deref()
+            .and_then(|p| p.split('/').nth(4))
+            .filter(|e| {
+                [
+                    "Users",
+                    "Groups",
+                    "Bulk",
+                    ".search",
+                    "Schemas",
+                    "ResourceTypes",
+                    "ServiceProviderConfig",
+                ]
+                .contains(e)
+            })
+            .unwrap_or("other");
+        let op = format!("{} {endpoint}", audit.method.as_deref().unwrap_or("?"));
+        let outcome = if status < 400 { "ok" } else { "error" };
+        m.scim_operation(&slug, &op, outcome);
+    }
     audit.status = Some(status);
     audit.outcome = if status < 400 { "ok" } else { "error" }.into();
     audit.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);

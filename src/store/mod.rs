@@ -27,7 +27,7 @@ use records::{
 use tables::*;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// A store failure. Domain errors live in `directory`.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +213,90 @@ impl Store {
         Ok(View::Read(self.db.begin_read()?))
     }
 
+    /// Writes a consistent copy of every table, as of one read snapshot, to a new
+    /// store file at `out` (written beside it, then renamed into place). Runs
+    /// while the server serves writes. Returns the number of rows copied.
+    pub fn backup_to(&self, out: &Path) -> Result<u64, StoreError> {
+        let snapshot = self.db.begin_read()?;
+        let mut tmp_name = out.as_os_str().to_owned();
+        tmp_name.push(".partial");
+        let tmp = PathBuf::from(tmp_name);
+        let _ = std::fs::remove_file(&tmp);
+        let copy = Database::create(&tmp)
+            .map_err(|e| StoreError::Storage(format!("cannot create {}: {e}", tmp.display())))?;
+        let mut wtx = copy.begin_write()?;
+        let mut rows = 0u64;
+        macro_rules! copy_tables {
+            ($($def:expr),* $(,)?) => {$(
+                {
+                    let src = snapshot.open_table($def)?;
+                    let mut dst = wtx.open_table($def)?;
+                    for row in src.iter()? {
+                        let (k, v) = row?;
+                        dst.insert(k.value(), v.value())?;
+                        rows += 1;
+                    }
+                }
+            )*};
+        }
+        copy_tables!(
+            META,
+            TENANTS,
+            TENANT_SLUGS,
+            USERS,
+            GROUPS,
+            USER_NAMES,
+            USER_EXTERNAL_IDS,
+            USER_EMAILS,
+            GROUP_NAMES,
+            MEMBERS,
+            MEMBER_OF,
+            CREDENTIALS,
+            TOKEN_HASHES,
+            KEYRING,
+            EVENTS,
+            AUDIT,
+            SESSIONS,
+            ADMINS,
+            TENANT_COUNTS,
+        );
+        wtx.set_durability(Durability::Immediate)?;
+        wtx.commit()?;
+        drop(copy);
+        std::fs::rename(&tmp, out)
+            .map_err(|e| StoreError::Storage(format!("cannot write {}: {e}", out.display())))?;
+        if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(rows)
+    }
+
+    /// Decodes every stored record; returns how many were read.
+    pub fn verify_records(&self) -> Result<u64, StoreError> {
+        let snapshot = self.db.begin_read()?;
+        let mut n = 0u64;
+        macro_rules! decode_all {
+            ($ty:ty, $($def:expr),*) => {$(
+                for row in snapshot.open_table($def)?.iter()? {
+                    let (_, v) = row?;
+                    codec::decode::<$ty>(v.value())?;
+                    n += 1;
+                }
+            )*};
+        }
+        decode_all!(TenantRecord, TENANTS);
+        decode_all!(ResourceRecord, USERS, GROUPS);
+        decode_all!(CredentialRecord, CREDENTIALS);
+        decode_all!(DekRecord, KEYRING);
+        decode_all!(EventRecord, EVENTS);
+        decode_all!(AuditRecord, AUDIT);
+        decode_all!(SessionRecord, SESSIONS);
+        decode_all!(AdminRecord, ADMINS);
+        Ok(n)
+    }
+
     fn migrate(&self) -> Result<(), StoreError> {
         let found = self.read()?.schema_version()?;
         if found > SCHEMA_VERSION {
@@ -237,8 +321,27 @@ impl Store {
 
 type Migration = fn(&mut Tx) -> Result<(), StoreError>;
 
-/// Migration step `i` takes schema version `i` to `i + 1`.
-const MIGRATIONS: [Migration; 1] = [create_tables];
+/// Migration step `i` takes schema version `i` to `i + 1`. Steps are idempotent.
+const MIGRATIONS: [Migration; 2] = [create_tables, count_resources];
+
+/// v1 → v2: live user and group counts per tenant, so lists need no scan.
+fn count_resources(tx: &mut Tx) -> Result<(), StoreError> {
+    let tenants: Vec<u64> = tx.view().tenants()?.iter().map(|t| t.id).collect();
+    let mut counts = tx.inner.open_table(TENANT_COUNTS)?;
+    for tenant in tenants {
+        let mut live = [0u64; 2];
+        for (i, kind) in [Kind::User, Kind::Group].into_iter().enumerate() {
+            let table = tx.inner.open_table(kind.table())?;
+            for row in table.range((tenant, "")..(tenant + 1, ""))? {
+                let (_, v) = row?;
+                let rec: ResourceRecord = codec::decode(v.value())?;
+                live[i] += u64::from(rec.deleted_ms.is_none());
+            }
+        }
+        counts.insert(tenant, (live[0], live[1]))?;
+    }
+    Ok(())
+}
 
 fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
     let t = &tx.inner;
@@ -444,19 +547,12 @@ impl View<'_> {
         with_table!(self, SESSIONS, |t| Ok(t.len()?))
     }
 
-    /// Number of rows a tenant owns in `USERS` and `GROUPS`.
+    /// Live (not deleted) users and groups of a tenant.
     pub fn resource_counts(&self, tenant: u64) -> Result<(u64, u64), StoreError> {
-        let users = with_table!(
-            self,
-            USERS,
-            |t| t.range((tenant, "")..(tenant + 1, ""))?.count() as u64
-        );
-        let groups = with_table!(
-            self,
-            GROUPS,
-            |t| t.range((tenant, "")..(tenant + 1, ""))?.count() as u64
-        );
-        Ok((users, groups))
+        with_table!(self, TENANT_COUNTS, |t| Ok(t
+            .get(tenant)?
+            .map(|v| v.value())
+            .unwrap_or((0, 0))))
     }
 }
 
@@ -620,6 +716,7 @@ impl Tx {
         self.inner
             .open_table(MEMBERS)?
             .retain_in((id, "", "")..(id + 1, "", ""), |_, _| false)?;
+        self.inner.open_table(TENANT_COUNTS)?.remove(id)?;
         let empty: &[u8] = &[];
         self.inner
             .open_table(TOKEN_HASHES)?
@@ -764,6 +861,20 @@ impl Tx {
             .open_table(MEMBER_OF)?
             .remove((tenant, member, group))?;
         Ok(existed)
+    }
+
+    /// Adds to a tenant's live user and group counts.
+    pub fn adjust_counts(
+        &mut self,
+        tenant: u64,
+        users: i64,
+        groups: i64,
+    ) -> Result<(), StoreError> {
+        let mut table = self.inner.open_table(TENANT_COUNTS)?;
+        let (u, g) = table.get(tenant)?.map(|v| v.value()).unwrap_or((0, 0));
+        let apply = |n: u64, d: i64| n.saturating_add_signed(d);
+        table.insert(tenant, (apply(u, users), apply(g, groups)))?;
+        Ok(())
     }
 
     /// Appends a change event to the tenant's feed and returns its sequence number.

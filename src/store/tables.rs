@@ -43,3 +43,5 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 pub const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions");
 /// admin username → admin record (argon2id hash).
 pub const ADMINS: TableDefinition<&str, &[u8]> = TableDefinition::new("admins");
+/// tenant id → (live users, live groups): counts without a scan (schema v2).
+pub const TENANT_COUNTS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("tenant_counts");
