@@ -71,5 +71,7 @@ dpkg -i --force-confold "$deb"
 test "$(sha256sum /etc/roster/master.key)" = "$key_before"
 grep -q '^log_format = "json"' /etc/roster/roster.toml
 
-dpkg -r roster
+# Leave the machine as it was: tests must never meet an installed config.
+dpkg --purge roster
+rm -rf /etc/roster /var/lib/roster
 echo "packages ok: $deb $rpm_file"

@@ -29,8 +29,18 @@ const snap = async (name) => {
 };
 const step = (name) => console.log(`step: ${name}`);
 const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
-const expectToast = async () => {
+// Clicks a copy control and returns the clipboard once it has changed.
+const copyVia = async (locator) => {
+  await page.locator("#toast").waitFor({ state: "hidden" });
+  const before = await clipboard().catch(() => "");
+  await locator.click();
   await page.locator("#toast", { hasText: "Copied to Clipboard" }).waitFor({ state: "visible" });
+  for (let i = 0; i < 50; i += 1) {
+    const now = await clipboard();
+    if (now !== before) return now;
+    await page.waitForTimeout(50);
+  }
+  return clipboard();
 };
 const scim = async (method, path, auth, body) => {
   const res = await fetch(`${base}/scim/v2/acme-hr${path}`, {
@@ -95,9 +105,7 @@ try {
   assert.match(await dialog.textContent(), /will not be shown again/);
   const token = await page.inputValue("#new-token");
   assert.match(token, /^rst_[0-9A-Za-z]{43}$/);
-  await dialog.getByRole("button", { name: "Copy token" }).click();
-  await expectToast();
-  assert.equal(await clipboard(), token);
+  assert.equal(await copyVia(dialog.getByRole("button", { name: "Copy token" })), token);
   await snap("token-dialog");
   await dialog.getByRole("button", { name: "Done" }).click();
 
@@ -142,9 +150,7 @@ try {
   await copyEndpoint.hover();
   assert.equal(await copyEndpoint.getAttribute("data-tooltip"), "Copy");
   await snap("copy-tooltip");
-  await copyEndpoint.click();
-  await expectToast();
-  assert.equal(await clipboard(), endpoint);
+  assert.equal(await copyVia(copyEndpoint), endpoint);
 
   step("reveal the secret with the eye icon");
   const secretInput = page.locator("#secret");
@@ -160,9 +166,7 @@ try {
   assert.equal(await secretInput.getAttribute("type"), "password");
 
   step("copy SCIM connectivity details");
-  await page.getByRole("button", { name: "Copy SCIM Connectivity Details" }).click();
-  await expectToast();
-  const details = await clipboard();
+  const details = await copyVia(page.getByRole("button", { name: "Copy SCIM Connectivity Details" }));
   assert.ok(details.includes(endpoint) && details.includes(clientId) && details.includes(secret), details);
 
   step("edit the secret inline");

@@ -19,6 +19,8 @@ pub fn roster_command(cwd: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
+    // Never pick up an installed /etc/roster/roster.toml; `--config` still wins.
+    cmd.env("ROSTER_CONFIG", "/dev/null");
     cmd
 }
 

@@ -1,0 +1,402 @@
+//! Load tool: runs named SCIM workloads against a running Roster and reports
+//! throughput and latency percentiles.
+//!
+//! ```text
+//! roster serve --data-dir /tmp/bench &          # (pin it: taskset -c 0 roster serve ...)
+//! cargo run --release --example load -- --data-dir /tmp/bench --base http://127.0.0.1:8080 all
+//! ```
+//! It creates a tenant and token through the `roster` CLI (the control socket of
+//! that data dir), or uses `--scim-base URL --token T` for any SCIM server.
+//! Workloads: baseline (GET /healthz), create, get, filter, list, patch, group,
+//! sync (Okta full sync: filter then create per user), all.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Opts {
+    base: String,
+    scim_base: Option<String>,
+    token: Option<String>,
+    data_dir: String,
+    roster: String,
+    seconds: f64,
+    users: usize,
+    workloads: Vec<String>,
+}
+
+fn parse_args() -> Opts {
+    let mut o = Opts {
+        base: "http://127.0.0.1:8080".into(),
+        scim_base: None,
+        token: None,
+        data_dir: "./roster-data".into(),
+        roster: "target/release/roster".into(),
+        seconds: 5.0,
+        users: 100_000,
+        workloads: vec![],
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_default();
+        match a.as_str() {
+            "--base" => o.base = val(),
+            "--scim-base" => o.scim_base = Some(val()),
+            "--token" => o.token = Some(val()),
+            "--data-dir" => o.data_dir = val(),
+            "--roster" => o.roster = val(),
+            "--seconds" => o.seconds = val().parse().unwrap_or(5.0),
+            "--users" => o.users = val().parse().unwrap_or(100_000),
+            "-h" | "--help" => {
+                println!(
+                    "usage: load [--base URL] [--data-dir D] [--roster BIN] [--scim-base URL --token T] [--seconds S] [--users N] WORKLOAD..."
+                );
+                std::process::exit(0);
+            }
+            w => o.workloads.push(w.to_string()),
+        }
+    }
+    if o.workloads.is_empty() || o.workloads.iter().any(|w| w == "all") {
+        o.workloads = [
+            "baseline", "create", "get", "filter", "list", "patch", "group",
+        ]
+        .map(String::from)
+        .to_vec();
+    }
+    o
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections_per_host(64)
+        .build()
+        .into()
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    auth: String,
+}
+
+impl Client {
+    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let mut b = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Authorization", &self.auth);
+        let resp = match body {
+            Some(v) => {
+                b = b.header("Content-Type", "application/scim+json");
+                self.agent.run(b.body(v.to_string()).unwrap_or_default())
+            }
+            None => self.agent.run(b.body(()).unwrap_or_default()),
+        };
+        match resp {
+            Ok(mut r) => (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().unwrap_or_default(),
+            ),
+            Err(_) => (0, String::new()),
+        }
+    }
+}
+
+struct Report {
+    name: String,
+    requests: usize,
+    errors: usize,
+    elapsed: f64,
+    latencies: Vec<f64>,
+}
+
+impl Report {
+    fn print(&mut self) {
+        self.latencies
+            .sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let pct = |p: f64| {
+            if self.latencies.is_empty() {
+                0.0
+            } else {
+                self.latencies[((self.latencies.len() as f64 - 1.0) * p) as usize] * 1000.0
+            }
+        };
+        println!(
+            "{:<28} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests, {} errors, {:.1} s)",
+            self.name,
+            self.requests as f64 / self.elapsed,
+            pct(0.50),
+            pct(0.99),
+            self.requests,
+            self.errors,
+            self.elapsed
+        );
+    }
+}
+
+/// Runs `op(i)` on `threads` threads for `seconds` (or `limit` operations).
+fn run(
+    name: &str,
+    threads: usize,
+    seconds: f64,
+    limit: Option<usize>,
+    op: impl Fn(usize) -> bool + Send + Sync + 'static,
+) -> Report {
+    let op = Arc::new(op);
+    let counter = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (op, counter) = (op.clone(), counter.clone());
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let mut errors = 0;
+                loop {
+                    let i = counter.fetch_add(1, Ordering::Relaxed);
+                    if limit.is_some_and(|l| i >= l)
+                        || (limit.is_none() && Instant::now() >= deadline)
+                    {
+                        break;
+                    }
+                    let t = Instant::now();
+                    if !op(i) {
+                        errors += 1;
+                    }
+                    lat.push(t.elapsed().as_secs_f64());
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut report = Report {
+        name: name.to_string(),
+        requests: 0,
+        errors: 0,
+        elapsed: 0.0,
+        latencies: vec![],
+    };
+    for h in handles {
+        if let Ok((lat, errors)) = h.join() {
+            report.requests += lat.len();
+            report.errors += errors;
+            report.latencies.extend(lat);
+        }
+    }
+    report.elapsed = started.elapsed().as_secs_f64();
+    report
+}
+
+fn okta_user(name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "name": {"givenName": "Load", "familyName": "Test"},
+        "emails": [{"primary": true, "value": name, "type": "work"}],
+        "displayName": "Load Test", "locale": "en-US", "externalId": format!("ext-{name}"),
+        "groups": [], "active": true
+    })
+}
+
+fn setup(o: &Opts) -> (String, String) {
+    if let (Some(b), Some(t)) = (&o.scim_base, &o.token) {
+        return (b.clone(), format!("Bearer {t}"));
+    }
+    let cli = |args: &[&str]| -> String {
+        let out = Command::new(&o.roster)
+            .arg("--data-dir")
+            .arg(&o.data_dir)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", o.roster));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let name = format!("load-{}", std::process::id());
+    let created = cli(&["tenant", "create", "--name", &name]);
+    let slug = created
+        .lines()
+        .find_map(|l| l.strip_prefix("slug: "))
+        .unwrap_or(&name)
+        .to_string();
+    cli(&["scim", "activate", "--tenant", &slug]);
+    let token = cli(&["token", "create", "--tenant", &slug])
+        .trim()
+        .to_string();
+    (
+        format!("{}/scim/v2/{slug}", o.base),
+        format!("Bearer {token}"),
+    )
+}
+
+fn main() {
+    let o = parse_args();
+    let (scim_base, auth) = setup(&o);
+    let client = Arc::new(Client {
+        agent: agent(),
+        base: scim_base.clone(),
+        auth,
+    });
+    println!("target {scim_base}");
+    let tag = std::process::id();
+    let ids: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    for w in &o.workloads {
+        match w.as_str() {
+            "baseline" => {
+                let c = Arc::new(Client {
+                    agent: agent(),
+                    base: o.base.clone(),
+                    auth: String::new(),
+                });
+                run(
+                    "baseline GET /healthz (32)",
+                    32,
+                    o.seconds,
+                    None,
+                    move |_| c.send("GET", "/healthz", None).0 == 200,
+                )
+                .print();
+            }
+            "create" => {
+                let (c, ids) = (client.clone(), ids.clone());
+                run("create (16)", 16, o.seconds, None, move |i| {
+                    let (s, body) = c.send(
+                        "POST",
+                        "/Users",
+                        Some(&okta_user(&format!("c{tag}-{i}@load.test"))),
+                    );
+                    if s == 201
+                        && let Ok(v) = serde_json::from_str::<Value>(&body)
+                        && let Some(id) = v["id"].as_str()
+                        && let Ok(mut g) = ids.lock()
+                    {
+                        g.push(id.to_string());
+                    }
+                    s == 201
+                })
+                .print();
+            }
+            "get" | "filter" | "patch" => {
+                let known: Vec<String> = ids.lock().map(|g| g.clone()).unwrap_or_default();
+                if known.is_empty() {
+                    eprintln!("{w}: run create first");
+                    continue;
+                }
+                let known = Arc::new(known);
+                let c = client.clone();
+                let w2 = w.clone();
+                let threads = if w == "patch" { 16 } else { 32 };
+                run(&format!("{w} ({threads})"), threads, o.seconds, None, move |i| {
+                    let id = &known[i % known.len()];
+                    match w2.as_str() {
+                        "get" => c.send("GET", &format!("/Users/{id}"), None).0 == 200,
+                        "filter" => {
+                            let f = format!("userName%20eq%20%22c{tag}-{}%40load.test%22", i % known.len());
+                            c.send("GET", &format!("/Users?filter={f}"), None).0 == 200
+                        }
+                        _ => {
+                            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                "Operations": [{"op": "replace", "value": {"active": i % 2 == 0}}]});
+                            c.send("PATCH", &format!("/Users/{id}"), Some(&body)).0 == 200
+                        }
+                    }
+                })
+                .print();
+            }
+            "list" => {
+                let c = client.clone();
+                let total: usize =
+                    serde_json::from_str::<Value>(&c.send("GET", "/Users?count=0", None).1)
+                        .ok()
+                        .and_then(|v| v["totalResults"].as_u64())
+                        .unwrap_or(0) as usize;
+                run(
+                    &format!("list pages of 100 of {total} (8)"),
+                    8,
+                    o.seconds,
+                    None,
+                    move |i| {
+                        let start = 1 + (i * 100) % total.max(1);
+                        c.send("GET", &format!("/Users?startIndex={start}&count=100"), None)
+                            .0
+                            == 200
+                    },
+                )
+                .print();
+            }
+            "group" => {
+                let c = client.clone();
+                let members: Vec<String> = (0..5000)
+                    .map(|i| {
+                        let (_, b) = c.send(
+                            "POST",
+                            "/Users",
+                            Some(&okta_user(&format!("g{tag}-{i}@load.test"))),
+                        );
+                        serde_json::from_str::<Value>(&b)
+                            .ok()
+                            .and_then(|v| v["id"].as_str().map(String::from))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let (_, g) = c.send(
+                    "POST",
+                    "/Groups",
+                    Some(&json!({"displayName": format!("load-group-{tag}")})),
+                );
+                let gid = serde_json::from_str::<Value>(&g)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(String::from))
+                    .unwrap_or_default();
+                let members = Arc::new(members);
+                let (c2, gid2, m2) = (c.clone(), gid.clone(), members.clone());
+                run("group add batches of 100 to 5000 (1)", 1, 0.0, Some(50), move |b| {
+                    let value: Vec<Value> = m2[b * 100..(b + 1) * 100].iter().map(|id| json!({"value": id})).collect();
+                    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "add", "path": "members", "value": value}]});
+                    c2.send("PATCH", &format!("/Groups/{gid2}"), Some(&body)).0 == 200
+                })
+                .print();
+                let (c3, gid3, m3) = (c.clone(), gid.clone(), members.clone());
+                run("group single remove+add on 5000 (1)", 1, o.seconds, None, move |i| {
+                    let id = &m3[i % m3.len()];
+                    let rm = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]});
+                    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]});
+                    c3.send("PATCH", &format!("/Groups/{gid3}"), Some(&rm)).0 == 200
+                        && c3.send("PATCH", &format!("/Groups/{gid3}"), Some(&add)).0 == 200
+                })
+                .print();
+            }
+            "sync" => {
+                let c = client.clone();
+                let n = o.users;
+                let mut r = run(
+                    &format!("okta full sync of {n} (16)"),
+                    16,
+                    0.0,
+                    Some(n),
+                    move |i| {
+                        let name = format!("s{tag}-{i}@load.test");
+                        let f = format!("userName%20eq%20%22{}%22", name.replace('@', "%40"));
+                        let found =
+                            c.send(
+                                "GET",
+                                &format!("/Users?filter={f}&startIndex=1&count=100"),
+                                None,
+                            )
+                            .0 == 200;
+                        found && c.send("POST", "/Users", Some(&okta_user(&name))).0 == 201
+                    },
+                );
+                r.print();
+            }
+            other => eprintln!("unknown workload {other}"),
+        }
+    }
+}
