@@ -542,6 +542,18 @@ fn filters_sorting_paging_and_projection() {
         400,
         Some("invalidValue"),
     );
+    // A bad projection on a write is refused before anything is written.
+    let refused = scim.send(
+        "POST",
+        "/Users?attributes=shoeSize",
+        &json!({"userName": "not-created"}),
+    );
+    assert_scim_error(&refused, 400, Some("invalidValue"));
+    let none = scim.get(&format!(
+        "/Users?filter={}",
+        enc(r#"userName eq "not-created""#)
+    ));
+    assert_eq!(none.json()["totalResults"], 0);
 }
 
 #[test]

@@ -107,14 +107,7 @@ impl Directory {
                 old: tombstone,
             };
             let rec = self.commit(tx, ctx, change, &mut notes)?;
-            let body = ctx.render(&tx.view(), kind, &rec, true)?;
-            Ok((
-                Rendered {
-                    body,
-                    etag: etag(rec.version),
-                },
-                notes,
-            ))
+            Ok((rendered(tx, ctx, kind, &rec, true)?, notes))
         })
     }
 
@@ -150,14 +143,7 @@ impl Directory {
                 old: Some(old),
             };
             let rec = self.commit(tx, ctx, change, &mut notes)?;
-            let body = ctx.render(&tx.view(), kind, &rec, true)?;
-            Ok((
-                Rendered {
-                    body,
-                    etag: etag(rec.version),
-                },
-                notes,
-            ))
+            Ok((rendered(tx, ctx, kind, &rec, true)?, notes))
         })
     }
 
@@ -224,14 +210,7 @@ impl Directory {
             };
             let rec = self.commit(tx, ctx, change, &mut notes)?;
             let links = kind == ResourceKind::User || with_members;
-            let body = ctx.render(&tx.view(), kind, &rec, links)?;
-            Ok((
-                Rendered {
-                    body,
-                    etag: etag(rec.version),
-                },
-                notes.clone(),
-            ))
+            Ok((rendered(tx, ctx, kind, &rec, links)?, notes.clone()))
         })
     }
 
@@ -431,6 +410,20 @@ impl Directory {
         }
         Ok(())
     }
+}
+
+/// A committed record as the client sees it, with its ETag.
+fn rendered(
+    tx: &Tx,
+    ctx: &ScimContext,
+    kind: ResourceKind,
+    rec: &ResourceRecord,
+    links: bool,
+) -> Result<Rendered, ScimError> {
+    Ok(Rendered {
+        body: ctx.render(&tx.view(), kind, rec, links)?,
+        etag: etag(rec.version),
+    })
 }
 
 /// Keeps the tenant's live user/group counts in step with a create, revive or delete.

@@ -508,6 +508,23 @@ async fn search(
     Ok(scim_json(StatusCode::OK, &page.body))
 }
 
+/// Checks the projection before writing (a bad `attributes` must not commit a
+/// write and then fail), runs the write, and projects its result.
+fn write_projected(
+    ctx: &crate::directory::resources::ScimContext,
+    kind: ResourceKind,
+    projection: &crate::scim::resource::Projection,
+    write: impl FnOnce(
+        &crate::directory::resources::ScimContext,
+    ) -> Result<(Rendered, Vec<String>), ScimError>,
+) -> Result<(Rendered, Vec<String>), ScimError> {
+    let resolver = ctx.resolver(kind);
+    projection.check(&resolver)?;
+    let (mut rendered, notes) = write(ctx)?;
+    rendered.body = projection.apply(&resolver, rendered.body);
+    Ok((rendered, notes))
+}
+
 async fn create(
     req: HttpRequest,
     dir: web::Data<Directory>,
@@ -519,11 +536,9 @@ async fn create(
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let (rendered, notes) = blocking(move || {
         let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        let (mut rendered, notes) = dir.scim_create(&ctx, kind, &body)?;
-        let resolver = ctx.resolver(kind);
-        projection.check(&resolver)?;
-        rendered.body = projection.apply(&resolver, rendered.body);
-        Ok((rendered, notes))
+        write_projected(&ctx, kind, &projection, |ctx| {
+            dir.scim_create(ctx, kind, &body)
+        })
     })
     .await?;
     note(&req, notes);
@@ -567,12 +582,9 @@ async fn replace(
     let if_match = header_value(&req, header::IF_MATCH);
     let (rendered, notes) = blocking(move || {
         let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        let (mut rendered, notes) =
-            dir.scim_replace(&ctx, kind, &id, &body, if_match.as_deref())?;
-        let resolver = ctx.resolver(kind);
-        projection.check(&resolver)?;
-        rendered.body = projection.apply(&resolver, rendered.body);
-        Ok((rendered, notes))
+        write_projected(&ctx, kind, &projection, |ctx| {
+            dir.scim_replace(ctx, kind, &id, &body, if_match.as_deref())
+        })
     })
     .await?;
     note(&req, notes);
@@ -603,12 +615,9 @@ async fn patch(
         kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
     let (rendered, notes) = blocking(move || {
         let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        let (mut rendered, notes) =
-            dir.scim_patch(&ctx, kind, &id, &body, if_match.as_deref(), with_members)?;
-        let resolver = ctx.resolver(kind);
-        projection.check(&resolver)?;
-        rendered.body = projection.apply(&resolver, rendered.body);
-        Ok((rendered, notes))
+        write_projected(&ctx, kind, &projection, |ctx| {
+            dir.scim_patch(ctx, kind, &id, &body, if_match.as_deref(), with_members)
+        })
     })
     .await?;
     note(&req, notes);
