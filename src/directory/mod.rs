@@ -67,6 +67,10 @@ pub struct Directory {
     store: Store,
     keys: RwLock<KeyState>,
     public_base: RwLock<String>,
+    /// Audit rows of reads and refusals, written in batches (one transaction per
+    /// `AUDIT_BATCH` rows, on every read of the log, and on drop) so that a read
+    /// request never waits for the writer.
+    audit_buffer: std::sync::Mutex<Vec<AuditRecord>>,
 }
 
 impl Directory {
@@ -81,6 +85,7 @@ impl Directory {
             store,
             keys: RwLock::new(keys),
             public_base: RwLock::new(config.public_base(config.listen)),
+            audit_buffer: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -121,7 +126,30 @@ impl Directory {
     /// Appends an audit row that concerns no stored change (a read, a refusal).
     /// Not fsynced on its own: the next durable commit or shutdown persists it.
     pub fn audit(&self, record: AuditRecord) -> Result<(), DirectoryError> {
-        self.store.write_lazy(|tx| tx.append_audit(&record))?;
+        let full = {
+            let mut buffer = self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner());
+            buffer.push(record);
+            buffer.len() >= AUDIT_BATCH
+        };
+        if full {
+            self.flush_audit()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered audit rows (not fsynced: the next durable commit is).
+    pub fn flush_audit(&self) -> Result<(), DirectoryError> {
+        let rows =
+            std::mem::take(&mut *self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.store.write_lazy(|tx| {
+            for row in &rows {
+                tx.append_audit(row)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
         Ok(())
     }
 
@@ -131,6 +159,7 @@ impl Directory {
         tenant_slug: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, DirectoryError> {
+        self.flush_audit()?;
         let view = self.store.read()?;
         let tenant = match tenant_slug {
             Some(slug) => Some(
@@ -145,8 +174,21 @@ impl Directory {
 
     /// Makes every earlier commit durable (lazy audit rows included).
     pub fn flush(&self) -> Result<(), DirectoryError> {
+        self.flush_audit()?;
         self.store.write(|_| Ok::<_, StoreError>(()))?;
         Ok(())
+    }
+}
+
+/// Buffered audit rows written per transaction.
+const AUDIT_BATCH: usize = 256;
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        // Buffered rows of a CLI run or a server's last requests reach the disk.
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "could not write the last audit rows");
+        }
     }
 }
 

@@ -434,6 +434,11 @@ impl Directory {
     ) -> Result<ListPage, ScimError> {
         let view = self.store.read().map_err(DirectoryError::from)?;
         let t = ctx.tenant.id;
+        if let [kind] = kinds
+            && let Some(page) = self.list_in_id_order(ctx, &view, *kind, query)?
+        {
+            return Ok(page);
+        }
         // (kind, rendered, default-order key)
         let mut matches: Vec<(ResourceKind, Value, String)> = Vec::new();
         let mut resolvable = false;
@@ -597,6 +602,80 @@ impl Directory {
             .filter(|e| e.id == id || e.member.as_deref() == Some(id))
             .collect();
         Ok((body, history))
+    }
+
+    /// Unfiltered, unsorted lists read only their page: O(page), not O(tenant).
+    /// `None` when the query needs the general path.
+    fn list_in_id_order(
+        &self,
+        ctx: &ScimContext,
+        view: &View<'_>,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Option<ListPage>, ScimError> {
+        if query.filter.is_some() || query.sort_by.is_some() || query.include_deleted {
+            return Ok(None);
+        }
+        let prefix = format!("{}:", kind.name());
+        let (after, skip, cursor_mode) = match &query.cursor {
+            None => (None, query.start_index - 1, false),
+            Some(c) => match decode_cursor(c)? {
+                None => (None, 0, true),
+                Some(CursorPos::After(k)) => match k.strip_prefix(&prefix) {
+                    Some(id) => (Some(id.to_string()), 0, true),
+                    None => return Ok(None),
+                },
+                Some(_) => return Ok(None),
+            },
+        };
+        let resolver = ctx.resolver(kind);
+        query.projection.check(&resolver)?;
+        let t = ctx.tenant.id;
+        let (users, groups) = view.resource_counts(t)?;
+        let total = match kind {
+            ResourceKind::User => users,
+            ResourceKind::Group => groups,
+        } as usize;
+        // One extra record tells whether a next page exists.
+        let mut records =
+            view.resources_page(store_kind(kind), t, after.as_deref(), skip, query.count + 1)?;
+        let more = records.len() > query.count;
+        records.truncate(query.count);
+        let links = match kind {
+            ResourceKind::User => query.projection.includes(&resolver, "groups"),
+            ResourceKind::Group => query.projection.includes(&resolver, "members"),
+        };
+        let mut resources = Vec::with_capacity(records.len());
+        for rec in &records {
+            let body = ctx.render(view, kind, rec, links)?;
+            resources.push(query.projection.apply(&resolver, body));
+        }
+        let mut body = Map::new();
+        body.insert("schemas".into(), json!([LIST_RESPONSE]));
+        body.insert("totalResults".into(), json!(total));
+        body.insert("itemsPerPage".into(), json!(resources.len()));
+        if cursor_mode {
+            if more && let Some(last) = records.last() {
+                let key = format!("{prefix}{}", last.id);
+                body.insert(
+                    "nextCursor".into(),
+                    json!(encode_cursor(&CursorPos::After(key))),
+                );
+            }
+            if let (true, Some(first)) = (after.is_some(), records.first()) {
+                let key = format!("{prefix}{}", first.id);
+                body.insert(
+                    "previousCursor".into(),
+                    json!(encode_cursor(&CursorPos::Before(key))),
+                );
+            }
+        } else {
+            body.insert("startIndex".into(), json!(query.start_index));
+        }
+        body.insert("Resources".into(), Value::Array(resources));
+        Ok(Some(ListPage {
+            body: Value::Object(body),
+        }))
     }
 
     fn indexed_candidates(

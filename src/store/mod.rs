@@ -579,6 +579,42 @@ impl View<'_> {
         })
     }
 
+    /// One page of live resources in id order: after `after` (exclusive), skipping
+    /// `skip` live ones, at most `take`. Tombstones are passed over.
+    pub fn resources_page(
+        &self,
+        kind: Kind,
+        tenant: u64,
+        after: Option<&str>,
+        skip: usize,
+        take: usize,
+    ) -> Result<Vec<ResourceRecord>, StoreError> {
+        with_table!(self, kind.table(), |t| {
+            let mut out = Vec::with_capacity(take.min(1024));
+            let mut skipped = 0;
+            let start = (tenant, after.unwrap_or(""));
+            for row in t.range(start..(tenant + 1, ""))? {
+                if out.len() >= take {
+                    break;
+                }
+                let (k, v) = row?;
+                if after.is_some_and(|a| k.value().1 == a) {
+                    continue;
+                }
+                let rec: ResourceRecord = codec::decode(v.value())?;
+                if rec.deleted_ms.is_some() {
+                    continue;
+                }
+                if skipped < skip {
+                    skipped += 1;
+                    continue;
+                }
+                out.push(rec);
+            }
+            Ok(out)
+        })
+    }
+
     /// The id a unique index maps `key` to.
     pub fn index_get(
         &self,
