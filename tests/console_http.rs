@@ -181,6 +181,20 @@ fn sessions_csrf_headers_and_throttling() {
     );
     assert_eq!(made.status, 303);
     assert!(ok_list(&data).contains("payroll"));
+    for (tab, empty) in [("users", "No users match."), ("groups", "No groups match.")] {
+        let list = page(
+            &server,
+            &format!("/admin/tenants/payroll/{tab}?q=nobody"),
+            &cookie,
+        );
+        assert_eq!(list.status, 200);
+        assert!(list.body.contains(empty), "{tab}");
+        assert!(
+            list.body
+                .contains(&format!("action=\"/admin/tenants/payroll/{tab}\"")),
+            "{tab}"
+        );
+    }
     let empty = request(
         "POST",
         &format!("{}/admin/tenants", server.base),

@@ -141,26 +141,56 @@ fn search_box(action: &str, q: &str, hint: &str) -> Markup {
     }
 }
 
+/// What a Users or Groups list page shows: the search, the result and its rows.
+struct ListPageData {
+    q: String,
+    data: ListData,
+    base: String,
+    rows: Vec<Value>,
+}
+
+/// Reads `q` and `start` and loads one page of a tenant's users or groups.
+async fn load_page(
+    dir: web::Data<Directory>,
+    path: web::Path<String>,
+    query: &Query,
+    kind: ResourceKind,
+) -> Result<ListPageData, HttpResponse> {
+    let slug = path.into_inner();
+    let q = query.get("q").cloned().unwrap_or_default();
+    let start: usize = query.get("start").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let (s, qq) = (slug.clone(), q.clone());
+    let data = blocking(move || list_resources(&dir, &s, kind, &qq, start)).await?;
+    let rows = data.body["Resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    Ok(ListPageData {
+        q,
+        data,
+        base: format!(
+            "/admin/tenants/{slug}/{}",
+            kind.endpoint().to_ascii_lowercase()
+        ),
+        rows,
+    })
+}
+
 async fn users(
     admin: Admin,
     dir: web::Data<Directory>,
     path: web::Path<String>,
     query: Query,
 ) -> HttpResponse {
-    let slug = path.into_inner();
-    let q = query.get("q").cloned().unwrap_or_default();
-    let start: usize = query.get("start").and_then(|s| s.parse().ok()).unwrap_or(1);
-    let (s, qq) = (slug.clone(), q.clone());
-    let data =
-        match blocking(move || list_resources(&dir, &s, ResourceKind::User, &qq, start)).await {
-            Ok(d) => d,
-            Err(resp) => return resp,
-        };
-    let base = format!("/admin/tenants/{slug}/users");
-    let rows = data.body["Resources"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let ListPageData {
+        q,
+        data,
+        base,
+        rows,
+    } = match load_page(dir, path, &query, ResourceKind::User).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
     let body = html! {
         section.card {
             h2 { "Users" }
@@ -357,20 +387,15 @@ async fn groups(
     path: web::Path<String>,
     query: Query,
 ) -> HttpResponse {
-    let slug = path.into_inner();
-    let q = query.get("q").cloned().unwrap_or_default();
-    let start: usize = query.get("start").and_then(|s| s.parse().ok()).unwrap_or(1);
-    let (s, qq) = (slug.clone(), q.clone());
-    let data =
-        match blocking(move || list_resources(&dir, &s, ResourceKind::Group, &qq, start)).await {
-            Ok(d) => d,
-            Err(resp) => return resp,
-        };
-    let base = format!("/admin/tenants/{slug}/groups");
-    let rows = data.body["Resources"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let ListPageData {
+        q,
+        data,
+        base,
+        rows,
+    } = match load_page(dir, path, &query, ResourceKind::Group).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
     let body = html! {
         section.card {
             h2 { "Groups" }
