@@ -192,6 +192,51 @@ fn run(
     report
 }
 
+/// The reference the group commit is measured against: plain redb durable
+/// write transactions on the same disk as the server's store, run while the
+/// server is idle (one row each, then 100 rows each), in redb's default
+/// (1 fsync) and two-phase (2 fsyncs, as Roster commits) modes.
+fn redb_reference(data_dir: &str, seconds: f64) {
+    use redb::{Database, ReadableDatabase as _, TableDefinition};
+    const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
+    let dir = match tempfile::tempdir_in(data_dir) {
+        Ok(d) => d,
+        Err(e) => return eprintln!("redb: cannot create a temp dir in {data_dir}: {e}"),
+    };
+    let db = match Database::create(dir.path().join("ref.redb")) {
+        Ok(db) => db,
+        Err(e) => return eprintln!("redb: {e}"),
+    };
+    let row = [7u8; 600];
+    let mut key = 0u64;
+    for (two_phase, rows) in [(false, 1), (true, 1), (false, 100)] {
+        let started = Instant::now();
+        let mut commits = 0u64;
+        while started.elapsed().as_secs_f64() < seconds {
+            let Ok(mut tx) = db.begin_write() else { return };
+            tx.set_two_phase_commit(two_phase);
+            if let Ok(mut t) = tx.open_table(T) {
+                for _ in 0..rows {
+                    key += 1;
+                    let _ = t.insert(key, row.as_slice());
+                }
+            }
+            if tx.commit().is_err() {
+                return eprintln!("redb: commit failed");
+            }
+            commits += 1;
+        }
+        let per_s = commits as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "{:<28} {:>9.0} commits/s ({:.0} rows/s)",
+            format!("redb {} x{rows}", if two_phase { "2pc" } else { "1pc" }),
+            per_s,
+            per_s * rows as f64
+        );
+    }
+    let _ = db.begin_read();
+}
+
 fn okta_user(name: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -396,6 +441,7 @@ fn main() {
                 );
                 r.print();
             }
+            "redb" => redb_reference(&o.data_dir, o.seconds),
             other => eprintln!("unknown workload {other}"),
         }
     }

@@ -40,6 +40,10 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// File holding the bearer token `/metrics` requires; `None` leaves it open.
     pub metrics_token_file: Option<PathBuf>,
+    /// Whether concurrent writes share durable commits.
+    pub group_commit: bool,
+    /// Most write requests one durable commit carries.
+    pub group_commit_max_batch: usize,
     /// Where each setting came from, for `roster configtest`.
     pub origins: BTreeMap<&'static str, String>,
 }
@@ -84,7 +88,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 9] = [
     "listen",
     "data_dir",
     "public_url",
@@ -92,6 +96,8 @@ const KEYS: [&str; 7] = [
     "body_limit",
     "master_key_file",
     "metrics_token_file",
+    "group_commit",
+    "group_commit_max_batch",
 ];
 
 impl Default for Config {
@@ -104,6 +110,8 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             master_key_file: None,
             metrics_token_file: None,
+            group_commit: true,
+            group_commit_max_batch: crate::store::DEFAULT_BATCH,
             origins: KEYS.iter().map(|k| (*k, "default".to_string())).collect(),
         }
     }
@@ -277,6 +285,29 @@ impl Config {
                     self.metrics_token_file = Some(PathBuf::from(raw));
                 }
             }
+            "group_commit" => {
+                self.group_commit = match &value {
+                    toml::Value::Boolean(b) => *b,
+                    toml::Value::String(s) if s.trim().eq_ignore_ascii_case("true") => true,
+                    toml::Value::String(s) if s.trim().eq_ignore_ascii_case("false") => false,
+                    _ => return Err(fail(format!("expected true or false, got {value}"))),
+                };
+            }
+            "group_commit_max_batch" => {
+                let parsed = match &value {
+                    toml::Value::Integer(n) => usize::try_from(*n).ok(),
+                    toml::Value::String(s) => s.trim().parse::<usize>().ok(),
+                    _ => None,
+                };
+                match parsed {
+                    Some(n) if (1..=1024).contains(&n) => self.group_commit_max_batch = n,
+                    _ => {
+                        return Err(fail(format!(
+                            "expected a number of requests between 1 and 1024, got {value}"
+                        )));
+                    }
+                }
+            }
             _ => return Err(fail("unknown key".into())),
         }
         self.origins.insert(key, origin.to_string());
@@ -293,6 +324,15 @@ impl Config {
     /// The store file inside the data dir.
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("roster.redb")
+    }
+
+    /// How many write requests one durable commit may carry (1 when group commit is off).
+    pub fn write_batch(&self) -> usize {
+        if self.group_commit {
+            self.group_commit_max_batch
+        } else {
+            1
+        }
     }
 
     /// The control socket inside the data dir.
@@ -322,6 +362,11 @@ impl Config {
             ),
             ("log_format", format!("{log:?}")),
             ("body_limit", self.body_limit.to_string()),
+            ("group_commit", self.group_commit.to_string()),
+            (
+                "group_commit_max_batch",
+                self.group_commit_max_batch.to_string(),
+            ),
             (
                 "master_key_file",
                 self.master_key_file
@@ -414,5 +459,34 @@ mod tests {
         assert_eq!(err.key, "log_format");
         assert_eq!(err.origin, "ROSTER_LOG_FORMAT");
         assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn group_commit_is_on_by_default_and_can_be_turned_off() {
+        let none = Path::new("/nonexistent");
+        let c = Config::load_from(&Overrides::default(), &env(&[]), none).unwrap();
+        assert_eq!(c.write_batch(), crate::store::DEFAULT_BATCH);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.toml");
+        std::fs::write(&file, "group_commit = false\ngroup_commit_max_batch = 8\n").unwrap();
+        let flags = Overrides {
+            config_file: Some(file),
+            ..Default::default()
+        };
+        let c = Config::load_from(&flags, &env(&[]), none).unwrap();
+        assert_eq!(c.write_batch(), 1);
+        let c = Config::load_from(&flags, &env(&[("ROSTER_GROUP_COMMIT", "true")]), none).unwrap();
+        assert_eq!(c.write_batch(), 8);
+
+        for (var, value) in [
+            ("ROSTER_GROUP_COMMIT", "yes"),
+            ("ROSTER_GROUP_COMMIT_MAX_BATCH", "0"),
+            ("ROSTER_GROUP_COMMIT_MAX_BATCH", "5000"),
+        ] {
+            let err =
+                Config::load_from(&Overrides::default(), &env(&[(var, value)]), none).unwrap_err();
+            assert_eq!(err.origin, var);
+        }
     }
 }

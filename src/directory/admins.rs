@@ -157,7 +157,7 @@ impl Directory {
             })?;
             tx.put_session(&session_hash(&id), &record)?;
             let mut row = audit_row(None, &format!("admin:{username}"), "admin.login", None);
-            row.remote = remote;
+            row.remote = remote.clone();
             tx.append_audit(&row)?;
             Ok::<_, DirectoryError>(())
         })?;
@@ -186,7 +186,7 @@ impl Directory {
             let mut fresh = session.clone();
             fresh.last_seen = now;
             // Not fsynced: losing a last-seen refresh in a crash only shortens a session.
-            self.store.write_lazy(|tx| tx.put_session(&hash, &fresh))?;
+            self.store.write(|tx| tx.put_session(&hash, &fresh))?;
         }
         Ok(Some(session))
     }

@@ -274,23 +274,23 @@ impl Directory {
         };
         let (scheme, value) = header.trim().split_once(' ').unwrap_or((header, ""));
         let value = value.trim();
-        let view = self.store.read().map_err(|e| internal(e.into()))?;
-        let Some(tenant) = view.tenant_by_slug(slug).map_err(|e| internal(e.into()))? else {
+        let Some(entry) = self.tenant_entry(slug).map_err(internal)? else {
             return Err(AuthFailure::Unauthorized("unknown tenant"));
         };
         let credential_id = if scheme.eq_ignore_ascii_case("bearer") {
             let hash = hash_token(value);
-            let cred = view
-                .credential_by_token_hash(tenant.id, &hash)
-                .map_err(|e| internal(e.into()))?
-                .ok_or(AuthFailure::Unauthorized("unknown token"))?;
-            if !ct_eq(&cred.token_hash, &hash) {
-                return Err(AuthFailure::Unauthorized("unknown token"));
+            // Every stored hash is compared in full (constant time each).
+            let mut found = None;
+            for (stored, id, expires_at) in &entry.bearer {
+                if ct_eq(stored, &hash) {
+                    found = Some((id, *expires_at));
+                }
             }
-            if cred.expires_at.is_some_and(|t| t <= crate::now_unix()) {
+            let (id, expires_at) = found.ok_or(AuthFailure::Unauthorized("unknown token"))?;
+            if expires_at.is_some_and(|t| t <= crate::now_unix()) {
                 return Err(AuthFailure::Unauthorized("token expired"));
             }
-            cred.id
+            id.clone()
         } else if scheme.eq_ignore_ascii_case("basic") {
             let decoded = Zeroizing::new(
                 STANDARD
@@ -302,12 +302,14 @@ impl Directory {
             let (client_id, secret) = text
                 .split_once(':')
                 .ok_or(AuthFailure::Unauthorized("malformed basic credentials"))?;
-            let cred = basic_of(&view, tenant.id)
-                .map_err(|_| AuthFailure::Unauthorized("no basic credentials"))?;
+            let cred = entry
+                .basic
+                .as_ref()
+                .ok_or(AuthFailure::Unauthorized("no basic credentials"))?;
             let stored = {
                 let keys = self.keys_read();
                 keys.ring
-                    .open(&secret_context(&cred), &cred.sealed_secret)
+                    .open(&secret_context(cred), &cred.sealed_secret)
                     .map_err(|e| internal(e.into()))?
             };
             let expected_id = cred.client_id.clone().unwrap_or_default();
@@ -317,14 +319,14 @@ impl Directory {
             if !(id_ok & secret_ok) {
                 return Err(AuthFailure::Unauthorized("wrong client id or secret"));
             }
-            cred.id
+            cred.id.clone()
         } else {
             return Err(AuthFailure::Unauthorized(
                 "unsupported authorization scheme",
             ));
         };
         let principal = ScimPrincipal {
-            tenant,
+            tenant: entry.tenant.clone(),
             credential_id,
         };
         if !principal.tenant.scim_active {

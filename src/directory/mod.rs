@@ -6,6 +6,7 @@
 //! write lock across its transaction) can never deadlock with a writer that seals.
 
 pub mod admins;
+pub mod cache;
 pub mod credentials;
 pub mod keys;
 pub mod resources;
@@ -71,13 +72,14 @@ pub struct Directory {
     /// `AUDIT_BATCH` rows, on every read of the log, and on drop) so that a read
     /// request never waits for the writer.
     audit_buffer: std::sync::Mutex<Vec<AuditRecord>>,
+    tenant_cache: cache::TenantCache,
 }
 
 impl Directory {
     /// Prepares the data dir, opens the store (migrating it) and loads the keys.
     pub fn open(config: &Config) -> Result<Directory, DirectoryError> {
         prepare_data_dir(&config.data_dir)?;
-        let store = Store::open(&config.store_path())?;
+        let store = Store::open_with(&config.store_path(), config.write_batch())?;
         let location =
             MasterKeyLocation::resolve(config.master_key_file.as_deref(), &config.data_dir);
         let keys = keys::load(&store, location)?;
@@ -86,6 +88,7 @@ impl Directory {
             keys: RwLock::new(keys),
             public_base: RwLock::new(config.public_base(config.listen)),
             audit_buffer: std::sync::Mutex::new(Vec::new()),
+            tenant_cache: cache::TenantCache::default(),
         })
     }
 
@@ -124,17 +127,20 @@ impl Directory {
     }
 
     /// Appends an audit row that concerns no stored change (a read, a refusal).
-    /// Not fsynced on its own: the next durable commit or shutdown persists it.
+    /// Written with the next batch of such rows, or at shutdown.
     pub fn audit(&self, record: AuditRecord) -> Result<(), DirectoryError> {
-        let full = {
-            let mut buffer = self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner());
-            buffer.push(record);
-            buffer.len() >= AUDIT_BATCH
-        };
-        if full {
+        if self.queue_audit(record) {
             self.flush_audit()?;
         }
         Ok(())
+    }
+
+    /// Queues an audit row in memory without touching the store; true when a
+    /// batch is due and the caller should run `flush_audit` (it blocks).
+    pub fn queue_audit(&self, record: AuditRecord) -> bool {
+        let mut buffer = self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner());
+        buffer.push(record);
+        buffer.len() >= AUDIT_BATCH
     }
 
     /// Writes the buffered audit rows (not fsynced: the next durable commit is).
@@ -144,7 +150,7 @@ impl Directory {
         if rows.is_empty() {
             return Ok(());
         }
-        self.store.write_lazy(|tx| {
+        self.store.write(|tx| {
             for row in &rows {
                 tx.append_audit(row)?;
             }

@@ -23,7 +23,7 @@ pub struct ScimContext {
     /// The tenant.
     pub tenant: TenantRecord,
     /// Its schemas (built-in plus registered extensions).
-    pub registry: Registry,
+    pub registry: std::sync::Arc<Registry>,
     /// What its IdP profile tolerates.
     pub leniency: Leniency,
     /// `https://host/scim/v2/{slug}`.
@@ -337,7 +337,7 @@ impl ScimContext {
     }
 }
 
-fn custom_schemas(tenant: &TenantRecord) -> Vec<(Schema, ResourceKind)> {
+pub(crate) fn custom_schemas(tenant: &TenantRecord) -> Vec<(Schema, ResourceKind)> {
     tenant
         .extensions
         .iter()
@@ -388,7 +388,7 @@ impl Directory {
     /// The SCIM context of a tenant under an IdP profile (its own, or a detected one).
     pub fn scim_context(&self, tenant: &TenantRecord, profile: &str) -> ScimContext {
         ScimContext {
-            registry: Registry::new(&custom_schemas(tenant)),
+            registry: self.registry_of(tenant),
             leniency: Leniency {
                 // OneLogin templates and the Entra validator carry arbitrary extension URNs.
                 unknown_extensions: matches!(profile, "onelogin" | "entra"),
@@ -423,6 +423,26 @@ impl Directory {
             body: projection.apply(&resolver, body),
             etag: etag(rec.version),
         })
+    }
+
+    /// Whether a list of one kind is answered from a unique index (id, userName,
+    /// externalId, group displayName) in default order: at most a few rows.
+    pub fn is_point_query(&self, ctx: &ScimContext, kind: ResourceKind, query: &ListQuery) -> bool {
+        query.sort_by.is_none()
+            && query.filter.as_ref().is_some_and(|f| {
+                let resolver = ctx.resolver(kind);
+                resolver.check(f).is_ok()
+                    && match resolver.indexed_eq(f) {
+                        Some(
+                            IndexedEq::Id(_) | IndexedEq::UserName(_) | IndexedEq::GroupName(_),
+                        ) => true,
+                        // Only users have an externalId index.
+                        Some(IndexedEq::ExternalId(_)) => kind == ResourceKind::User,
+                        _ => false,
+                    }
+            })
+            && (kind == ResourceKind::User
+                || !query.projection.includes(&ctx.resolver(kind), "members"))
     }
 
     /// Lists or searches resources of the given kinds (both for a root `.search`).

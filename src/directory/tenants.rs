@@ -153,7 +153,7 @@ impl Directory {
         }
         let keys = self.keys_read();
         self.store.write(|tx| {
-            let tenant = insert_new(tx, &keys.ring, name, slug, idp)?;
+            let tenant = insert_new(tx, &keys.ring, name.clone(), slug, idp.clone())?;
             tx.append_audit(&audit_row(
                 Some(tenant.id),
                 actor,
@@ -235,7 +235,7 @@ impl Directory {
         let name = validate_name(name)?;
         self.store.write(|tx| {
             let mut tenant = tenant_in(tx, slug)?;
-            tenant.name = name;
+            tenant.name = name.clone();
             tx.put_tenant(&tenant)?;
             tx.append_audit(&audit_row(Some(tenant.id), actor, "tenant.renamed", None))?;
             Ok(tenant)
@@ -287,15 +287,15 @@ impl Directory {
         self.store.write(|tx| {
             let mut tenant = tenant_in(tx, slug)?;
             let mut changed = Vec::new();
-            if let Some(v) = idp {
+            if let Some(v) = idp.clone() {
                 changed.push(format!("idp={v}"));
                 tenant.idp = v;
             }
-            if let Some(v) = delete_policy {
+            if let Some(v) = delete_policy.clone() {
                 changed.push(format!("delete_policy={v}"));
                 tenant.delete_policy = v;
             }
-            if let Some(v) = unknown_members {
+            if let Some(v) = unknown_members.clone() {
                 changed.push(format!("unknown_members={v}"));
                 tenant.unknown_members = v;
             }

@@ -65,9 +65,9 @@ impl Directory {
     ) -> Result<(Rendered, Vec<String>), ScimError> {
         let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
         let password_hash = hashed(&normalized)?;
-        let mut notes = normalized.notes.clone();
         let t = ctx.tenant.id;
         self.store.write(|tx| {
+            let mut notes = normalized.notes.clone();
             let keys = index_keys(kind, &normalized.data);
             let view = tx.view();
             let mut owners = Vec::new();
@@ -122,9 +122,9 @@ impl Directory {
     ) -> Result<(Rendered, Vec<String>), ScimError> {
         let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
         let password_hash = hashed(&normalized)?;
-        let mut notes = normalized.notes.clone();
         let t = ctx.tenant.id;
         self.store.write(|tx| {
+            let mut notes = normalized.notes.clone();
             let old = live(tx, kind, t, id)?;
             check_precondition(if_match, old.version)?;
             let change = Change {
@@ -159,8 +159,8 @@ impl Directory {
         if_match: Option<&str>,
         with_members: bool,
     ) -> Result<(Rendered, Vec<String>), ScimError> {
-        let mut notes = Vec::new();
-        let ops = patch::parse_request(body, &mut notes)?;
+        let mut parse_notes = Vec::new();
+        let ops = patch::parse_request(body, &mut parse_notes)?;
         let t = ctx.tenant.id;
         // A password in a PATCH is hashed outside the transaction (argon2 is slow).
         let new_password = ops.iter().find_map(|op| {
@@ -188,6 +188,7 @@ impl Directory {
             _ => None,
         };
         self.store.write(|tx| {
+            let mut notes = parse_notes.clone();
             let old = live(tx, kind, t, id)?;
             check_precondition(if_match, old.version)?;
             let mut doc = old.data.clone();
@@ -210,7 +211,7 @@ impl Directory {
             };
             let rec = self.commit(tx, ctx, change, &mut notes)?;
             let links = kind == ResourceKind::User || with_members;
-            Ok((rendered(tx, ctx, kind, &rec, links)?, notes.clone()))
+            Ok((rendered(tx, ctx, kind, &rec, links)?, notes))
         })
     }
 

@@ -134,6 +134,15 @@ impl Metrics {
         out.push_str("# HELP roster_store_size_bytes Size of the database file.\n");
         out.push_str("# TYPE roster_store_size_bytes gauge\n");
         let _ = writeln!(out, "roster_store_size_bytes {store_bytes}");
+        let (commits, writes) = dir.store().write_stats();
+        out.push_str("# HELP roster_store_commits_total Durable store commits (each one fsync).\n");
+        out.push_str("# TYPE roster_store_commits_total counter\n");
+        let _ = writeln!(out, "roster_store_commits_total {commits}");
+        out.push_str(
+            "# HELP roster_store_writes_total Write requests applied; more than commits when group commit batches them.\n",
+        );
+        out.push_str("# TYPE roster_store_writes_total counter\n");
+        let _ = writeln!(out, "roster_store_writes_total {writes}");
         if let Ok((keys, rotated)) = dir.key_status() {
             let now = crate::now_unix();
             let active_created = keys

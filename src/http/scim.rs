@@ -237,10 +237,13 @@ async fn authenticate(
     audit.status = Some(status);
     audit.outcome = if status < 400 { "ok" } else { "error" }.into();
     audit.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    // Queued in memory; every AUDIT_BATCH rows are written off the async worker.
     // Best effort: a failed audit write must not turn a served request into an error.
-    let written = web::block(move || dir.audit(audit)).await;
-    if !matches!(written, Ok(Ok(()))) {
-        tracing::warn!("could not write the audit row of a SCIM request");
+    if dir.queue_audit(audit) {
+        let written = web::block(move || dir.flush_audit()).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::warn!("could not write the audit rows of SCIM requests");
+        }
     }
     Ok(response)
 }
@@ -483,11 +486,13 @@ async fn list(
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
     let query = ListQuery::from_params(&query_params(&req)?)?;
-    let page = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        dir.scim_list(&ctx, &[kind], &query)
-    })
-    .await?;
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    // A lookup by a unique index reads a row or two: cheaper than a thread hop.
+    let page = if dir.is_point_query(&ctx, kind, &query) {
+        dir.scim_list(&ctx, &[kind], &query)?
+    } else {
+        blocking(move || dir.scim_list(&ctx, &[kind], &query)).await?
+    };
     Ok(scim_json(StatusCode::OK, &page.body))
 }
 
@@ -553,11 +558,13 @@ async fn get_one(
     let caller = caller(&req)?;
     let id = resource_id(&req);
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
-    let rendered = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        dir.scim_get(&ctx, kind, &id, &projection)
-    })
-    .await?;
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    // A user is one row plus its few group links: read it here, without a
+    // thread hop. A group may have 100 000 members: read it off the worker.
+    let rendered = match kind {
+        ResourceKind::User => dir.scim_get(&ctx, kind, &id, &projection)?,
+        ResourceKind::Group => blocking(move || dir.scim_get(&ctx, kind, &id, &projection)).await?,
+    };
     if none_match_hits(
         header_value(&req, header::IF_NONE_MATCH).as_deref(),
         &rendered.etag,
