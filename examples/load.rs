@@ -25,6 +25,7 @@ struct Opts {
     roster: String,
     seconds: f64,
     users: usize,
+    members: usize,
     workloads: Vec<String>,
 }
 
@@ -37,6 +38,7 @@ fn parse_args() -> Opts {
         roster: "target/release/roster".into(),
         seconds: 5.0,
         users: 100_000,
+        members: 5000,
         workloads: vec![],
     };
     let mut args = std::env::args().skip(1);
@@ -50,9 +52,10 @@ fn parse_args() -> Opts {
             "--roster" => o.roster = val(),
             "--seconds" => o.seconds = val().parse().unwrap_or(5.0),
             "--users" => o.users = val().parse().unwrap_or(100_000),
+            "--members" => o.members = val().parse().unwrap_or(5000),
             "-h" | "--help" => {
                 println!(
-                    "usage: load [--base URL] [--data-dir D] [--roster BIN] [--scim-base URL --token T] [--seconds S] [--users N] WORKLOAD..."
+                    "usage: load [--base URL] [--data-dir D] [--roster BIN] [--scim-base URL --token T] [--seconds S] [--users N] [--members N] WORKLOAD..."
                 );
                 std::process::exit(0);
             }
@@ -190,6 +193,121 @@ fn run(
     }
     report.elapsed = started.elapsed().as_secs_f64();
     report
+}
+
+/// `n` user ids of the tenant: existing users first (paged by id), then new ones.
+fn user_ids(c: &Arc<Client>, n: usize, tag: u32) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    let mut cursor = String::new();
+    while ids.len() < n {
+        let (_, body) = c.send(
+            "GET",
+            &format!("/Users?attributes=id&count=1000&cursor={cursor}"),
+            None,
+        );
+        let Ok(page) = serde_json::from_str::<Value>(&body) else {
+            break;
+        };
+        let found = page["Resources"].as_array().cloned().unwrap_or_default();
+        ids.extend(
+            found
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(String::from)),
+        );
+        match page["nextCursor"].as_str() {
+            Some(next) if !found.is_empty() => cursor = next.to_string(),
+            _ => break,
+        }
+    }
+    ids.truncate(n);
+    let missing = n - ids.len();
+    let created = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c2, sink) = (c.clone(), created.clone());
+    run(
+        &format!("create {missing} members (16)"),
+        16,
+        0.0,
+        Some(missing),
+        move |i| {
+            let (s, b) = c2.send(
+                "POST",
+                "/Users",
+                Some(&okta_user(&format!("g{tag}-{i}@load.test"))),
+            );
+            if let (201, Ok(v)) = (s, serde_json::from_str::<Value>(&b))
+                && let (Some(id), Ok(mut g)) = (v["id"].as_str(), sink.lock())
+            {
+                g.push(id.to_string());
+            }
+            s == 201
+        },
+    );
+    ids.extend(created.lock().map(|g| g.clone()).unwrap_or_default());
+    ids
+}
+
+/// Fills a new group with `members` in PATCHes of 100, then times single
+/// member removes and adds on it, and one full GET of it.
+fn group_workload(c: &Arc<Client>, members: &[String], tag: u32) {
+    let n = members.len();
+    let (_, g) = c.send(
+        "POST",
+        "/Groups",
+        Some(&json!({"displayName": format!("load-group-{tag}-{n}")})),
+    );
+    let gid = serde_json::from_str::<Value>(&g)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(String::from))
+        .unwrap_or_default();
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let members = Arc::new(members.to_vec());
+    let (c2, gid2, m2) = (c.clone(), gid.clone(), members.clone());
+    run(
+        &format!("group add batches of 100 to {n} (1)"),
+        1,
+        0.0,
+        Some(n.div_ceil(100)),
+        move |b| {
+            let value: Vec<Value> = m2[b * 100..((b + 1) * 100).min(m2.len())]
+                .iter()
+                .map(|id| json!({"value": id}))
+                .collect();
+            let body = patch(json!([{"op": "add", "path": "members", "value": value}]));
+            c2.send("PATCH", &format!("/Groups/{gid2}"), Some(&body)).0 == 200
+        },
+    )
+    .print();
+    // Each operation is one PATCH: a remove on even i, the add back on odd i.
+    let (c3, gid3, m3) = (c.clone(), gid.clone(), members.clone());
+    let patch3 = patch;
+    run(
+        &format!("group single remove/add on {n} (1)"),
+        1,
+        0.0,
+        Some(2000),
+        move |i| {
+            let id = &m3[(i / 2 * 7919) % m3.len()];
+            let body = if i % 2 == 0 {
+                patch3(json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]))
+            } else {
+                patch3(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]))
+            };
+            c3.send("PATCH", &format!("/Groups/{gid3}"), Some(&body)).0 == 200
+        },
+    )
+    .print();
+    let started = Instant::now();
+    let (status, body) = c.send("GET", &format!("/Groups/{gid}"), None);
+    let listed = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["members"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    println!(
+        "{:<28} {:>9.1} ms  ({status}, {listed} members, {} bytes)",
+        format!("GET group of {n}"),
+        started.elapsed().as_secs_f64() * 1000.0,
+        body.len()
+    );
 }
 
 /// The reference the group commit is measured against: plain redb durable
@@ -375,48 +493,10 @@ fn main() {
             }
             "group" => {
                 let c = client.clone();
-                let members: Vec<String> = (0..5000)
-                    .map(|i| {
-                        let (_, b) = c.send(
-                            "POST",
-                            "/Users",
-                            Some(&okta_user(&format!("g{tag}-{i}@load.test"))),
-                        );
-                        serde_json::from_str::<Value>(&b)
-                            .ok()
-                            .and_then(|v| v["id"].as_str().map(String::from))
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                let (_, g) = c.send(
-                    "POST",
-                    "/Groups",
-                    Some(&json!({"displayName": format!("load-group-{tag}")})),
-                );
-                let gid = serde_json::from_str::<Value>(&g)
-                    .ok()
-                    .and_then(|v| v["id"].as_str().map(String::from))
-                    .unwrap_or_default();
-                let members = Arc::new(members);
-                let (c2, gid2, m2) = (c.clone(), gid.clone(), members.clone());
-                run("group add batches of 100 to 5000 (1)", 1, 0.0, Some(50), move |b| {
-                    let value: Vec<Value> = m2[b * 100..(b + 1) * 100].iter().map(|id| json!({"value": id})).collect();
-                    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "add", "path": "members", "value": value}]});
-                    c2.send("PATCH", &format!("/Groups/{gid2}"), Some(&body)).0 == 200
-                })
-                .print();
-                let (c3, gid3, m3) = (c.clone(), gid.clone(), members.clone());
-                run("group single remove+add on 5000 (1)", 1, o.seconds, None, move |i| {
-                    let id = &m3[i % m3.len()];
-                    let rm = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]});
-                    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]});
-                    c3.send("PATCH", &format!("/Groups/{gid3}"), Some(&rm)).0 == 200
-                        && c3.send("PATCH", &format!("/Groups/{gid3}"), Some(&add)).0 == 200
-                })
-                .print();
+                let ids = user_ids(&c, o.members, tag);
+                for size in [o.members, 100] {
+                    group_workload(&c, &ids[..size.min(ids.len())], tag);
+                }
             }
             "sync" => {
                 let c = client.clone();

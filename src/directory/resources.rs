@@ -455,7 +455,7 @@ impl Directory {
         let view = self.store.read().map_err(DirectoryError::from)?;
         let t = ctx.tenant.id;
         if let [kind] = kinds
-            && let Some(page) = self.list_in_id_order(ctx, &view, *kind, query)?
+            && let Some(page) = self.list_in_index_order(ctx, &view, *kind, query)?
         {
             return Ok(page);
         }
@@ -624,18 +624,41 @@ impl Directory {
         Ok((body, history))
     }
 
-    /// Unfiltered, unsorted lists read only their page: O(page), not O(tenant).
-    /// `None` when the query needs the general path.
-    fn list_in_id_order(
+    /// Unfiltered lists in id order, or sorted by the unique name, read only
+    /// their page in index order (skipped rows are not decoded). `None` when the
+    /// query needs the general path.
+    fn list_in_index_order(
         &self,
         ctx: &ScimContext,
         view: &View<'_>,
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<Option<ListPage>, ScimError> {
-        if query.filter.is_some() || query.sort_by.is_some() || query.include_deleted {
+        if query.filter.is_some() || query.include_deleted {
             return Ok(None);
         }
+        let resolver = ctx.resolver(kind);
+        // Sorted by the unique name (userName, group displayName): its index is
+        // already in that order (lower-cased, as caseExact=false compares).
+        let by_name = match &query.sort_by {
+            None => false,
+            Some(path) => {
+                let sorts_by_name = query.cursor.is_none()
+                    && resolver.resolve(path, None).is_ok_and(|r| {
+                        r.urn.is_none()
+                            && r.sub.is_none()
+                            && r.attr.name
+                                == match kind {
+                                    ResourceKind::User => "userName",
+                                    ResourceKind::Group => "displayName",
+                                }
+                    });
+                if !sorts_by_name {
+                    return Ok(None);
+                }
+                true
+            }
+        };
         let prefix = format!("{}:", kind.name());
         let (after, skip, cursor_mode) = match &query.cursor {
             None => (None, query.start_index - 1, false),
@@ -648,7 +671,6 @@ impl Directory {
                 Some(_) => return Ok(None),
             },
         };
-        let resolver = ctx.resolver(kind);
         query.projection.check(&resolver)?;
         let t = ctx.tenant.id;
         let (users, groups) = view.resource_counts(t)?;
@@ -657,8 +679,18 @@ impl Directory {
             ResourceKind::Group => groups,
         } as usize;
         // One extra record tells whether a next page exists.
-        let mut records =
-            view.resources_page(store_kind(kind), t, after.as_deref(), skip, query.count + 1)?;
+        let mut records = if by_name {
+            view.resources_by_name(
+                name_index(kind),
+                store_kind(kind),
+                t,
+                query.descending,
+                skip,
+                query.count + 1,
+            )?
+        } else {
+            view.resources_page(store_kind(kind), t, after.as_deref(), skip, query.count + 1)?
+        };
         let more = records.len() > query.count;
         records.truncate(query.count);
         let links = match kind {

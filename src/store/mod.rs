@@ -20,6 +20,9 @@ use group::GroupCommit;
 /// Write requests one durable commit may carry unless configured otherwise.
 pub const DEFAULT_BATCH: usize = 64;
 
+/// redb's own page cache.
+const PAGE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 use std::path::{Path, PathBuf};
 
 use redb::{
@@ -169,10 +172,15 @@ impl Store {
     /// `max_batch` is how many write requests one durable commit may carry;
     /// 1 turns group commit off (one transaction per request).
     pub fn open_with(path: &Path, max_batch: usize) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.into()),
-            other => StoreError::Storage(format!("cannot open {}: {other}", path.display())),
-        })?;
+        // redb's default page cache is 1 GiB; the kernel's page cache holds the
+        // file as well, so a small one keeps the resident size small at little cost.
+        let db = Database::builder()
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.into()),
+                other => StoreError::Storage(format!("cannot open {}: {other}", path.display())),
+            })?;
         let store = Store {
             db,
             path: path.to_path_buf(),
@@ -371,6 +379,19 @@ fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
     t.open_table(SESSIONS)?;
     t.open_table(ADMINS)?;
     Ok(())
+}
+
+/// Whether an encoded `ResourceRecord` is a tombstone, without decoding it:
+/// `deleted_ms` is its last field and is written only when set, so a
+/// tombstone's JSON ends in `"deleted_ms":<digits>}`.
+fn is_tombstone(encoded: &[u8]) -> bool {
+    let body = encoded.strip_suffix(b"}").unwrap_or(encoded);
+    let digits = body
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit() || **b == b'-')
+        .count();
+    body[..body.len() - digits].ends_with(b"\"deleted_ms\":")
 }
 
 fn decode_opt<T: serde::de::DeserializeOwned>(
@@ -605,20 +626,60 @@ impl View<'_> {
                     break;
                 }
                 let (k, v) = row?;
-                if after.is_some_and(|a| k.value().1 == a) {
+                if after.is_some_and(|a| k.value().1 == a) || is_tombstone(v.value()) {
                     continue;
                 }
-                let rec: ResourceRecord = codec::decode(v.value())?;
-                if rec.deleted_ms.is_some() {
-                    continue;
-                }
+                // Skipped rows are never decoded: a deep page costs a key walk.
                 if skipped < skip {
                     skipped += 1;
                     continue;
                 }
-                out.push(rec);
+                out.push(codec::decode(v.value())?);
             }
             Ok(out)
+        })
+    }
+
+    /// Live resources in the order of a unique name index (lower-cased
+    /// userName or group displayName): the page after skipping `skip` of them.
+    pub fn resources_by_name(
+        &self,
+        index: UniqueIndex,
+        kind: Kind,
+        tenant: u64,
+        descending: bool,
+        skip: usize,
+        take: usize,
+    ) -> Result<Vec<ResourceRecord>, StoreError> {
+        with_table!(self, index.table(), |names| {
+            with_table!(self, kind.table(), |t| {
+                let mut out = Vec::with_capacity(take.min(1024));
+                let mut skipped = 0;
+                let range = names.range((tenant, "")..(tenant + 1, ""))?;
+                let ordered: Box<dyn Iterator<Item = _>> = if descending {
+                    Box::new(range.rev())
+                } else {
+                    Box::new(range)
+                };
+                for row in ordered {
+                    if out.len() >= take {
+                        break;
+                    }
+                    let (_, id) = row?;
+                    let Some(v) = t.get((tenant, id.value()))? else {
+                        continue;
+                    };
+                    if is_tombstone(v.value()) {
+                        continue;
+                    }
+                    if skipped < skip {
+                        skipped += 1;
+                        continue;
+                    }
+                    out.push(codec::decode(v.value())?);
+                }
+                Ok(out)
+            })
         })
     }
 
@@ -1111,6 +1172,26 @@ mod tests {
         let (commits, writes) = store.write_stats();
         assert_eq!(commits - commits_before, 8);
         assert_eq!(writes, commits);
+    }
+
+    #[test]
+    fn tombstones_are_recognised_without_decoding() {
+        let mut data = serde_json::Map::new();
+        // A user attribute named like the marker must not fool the check.
+        data.insert("deleted_ms".into(), serde_json::json!(5));
+        let mut rec = ResourceRecord {
+            id: "u1".into(),
+            schemas: vec![],
+            data,
+            password_hash: None,
+            created_ms: 1,
+            modified_ms: 2,
+            version: 3,
+            deleted_ms: None,
+        };
+        assert!(!is_tombstone(&codec::encode(&rec).unwrap()));
+        rec.deleted_ms = Some(1_700_000_000_000);
+        assert!(is_tombstone(&codec::encode(&rec).unwrap()));
     }
 
     #[test]
