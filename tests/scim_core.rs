@@ -1001,3 +1001,79 @@ fn name_sorted_pages_match_the_general_sort() {
     let all = names_of(&scim.get("/Users?sortBy=userName").json());
     assert_eq!(all, ["Alpha", "Bravo", "delta", "echo", "Foxtrot", "golf"]);
 }
+
+/// Deep startIndex pages (served from cached page anchors) agree with the
+/// general path across tombstones, and follow creates and deletes at once.
+#[test]
+fn deep_pages_match_the_general_path_and_follow_changes() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Deep");
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let scim = &scim;
+                s.spawn(move || {
+                    (0..75)
+                        .map(|i| {
+                            scim.create("/Users", &json!({"userName": format!("deep{t}-{i}")}))
+                                    ["id"]
+                                    .as_str()
+                                    .unwrap()
+                                    .to_string()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    for id in ids.iter().step_by(7) {
+        assert_eq!(scim.delete(&format!("/Users/{id}")).status, 204);
+    }
+    let live = 600 - ids.iter().step_by(7).count();
+    let page_ids = |path: &str| -> (Vec<String>, u64) {
+        let v = scim.get(path).json();
+        let ids = v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        (ids, v["totalResults"].as_u64().unwrap())
+    };
+    let check_all = |expected_total: usize| {
+        for start in (1..=expected_total + 2).step_by(61) {
+            let (fast, total) = page_ids(&format!("/Users?startIndex={start}&count=50"));
+            let (general, _) = page_ids(&format!(
+                "/Users?filter=userName%20pr&startIndex={start}&count=50"
+            ));
+            assert_eq!(fast, general, "page from {start}");
+            assert_eq!(total as usize, expected_total);
+        }
+    };
+    check_all(live);
+    // A change right after a deep read must show in the next deep read.
+    let last = page_ids(&format!("/Users?startIndex={live}&count=5")).0;
+    assert_eq!(last.len(), 1);
+    assert_eq!(scim.delete(&format!("/Users/{}", last[0])).status, 204);
+    assert!(
+        page_ids(&format!("/Users?startIndex={live}&count=5"))
+            .0
+            .is_empty()
+    );
+    let new = scim.create("/Users", &json!({"userName": "deep-late"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        page_ids(&format!("/Users?startIndex={live}&count=5")).0,
+        vec![new]
+    );
+    // An early delete shifts every later page.
+    assert_eq!(scim.delete(&format!("/Users/{}", ids[1])).status, 204);
+    check_all(live - 1);
+}

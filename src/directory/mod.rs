@@ -73,6 +73,7 @@ pub struct Directory {
     /// request never waits for the writer.
     audit_buffer: std::sync::Mutex<Vec<AuditRecord>>,
     tenant_cache: cache::TenantCache,
+    page_anchors: resources::AnchorCache,
 }
 
 impl Directory {
@@ -89,6 +90,7 @@ impl Directory {
             public_base: RwLock::new(config.public_base(config.listen)),
             audit_buffer: std::sync::Mutex::new(Vec::new()),
             tenant_cache: cache::TenantCache::default(),
+            page_anchors: Default::default(),
         })
     }
 

@@ -5,6 +5,8 @@
 //! the stored attributes; membership rows exist in both directions.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -16,7 +18,7 @@ use crate::scim::query::{CursorPos, ListQuery, decode_cursor, encode_cursor};
 use crate::scim::resource::{Leniency, MemberRef, Normalized, Projection};
 use crate::scim::schema::{LIST_RESPONSE, Registry, ResourceKind, Schema};
 use crate::store::records::{ResourceRecord, TenantRecord};
-use crate::store::{Kind, Tx, UniqueIndex, View};
+use crate::store::{Kind, PageStart, Tx, UniqueIndex, View};
 
 /// A tenant's SCIM setting for one request: schemas, leniency, base URL.
 pub struct ScimContext {
@@ -352,6 +354,12 @@ pub(crate) fn custom_schemas(tenant: &TenantRecord) -> Vec<(Schema, ResourceKind
         .collect()
 }
 
+/// Live rows between two page anchors: a deep page walks at most this many.
+const ANCHOR_EVERY: usize = 256;
+
+/// Page anchors per (tenant, is-user), with the resource generation they match.
+pub(crate) type AnchorCache = std::sync::Mutex<HashMap<(u64, bool), (u64, Arc<Vec<String>>)>>;
+
 /// The result of a list or search.
 pub struct ListPage {
     /// The ListResponse body.
@@ -452,10 +460,13 @@ impl Directory {
         kinds: &[ResourceKind],
         query: &ListQuery,
     ) -> Result<ListPage, ScimError> {
+        // Read before the snapshot: cached page anchors are used only if no
+        // change to users or groups was committed since they were built.
+        let generation = self.store.resource_generation();
         let view = self.store.read().map_err(DirectoryError::from)?;
         let t = ctx.tenant.id;
         if let [kind] = kinds
-            && let Some(page) = self.list_in_index_order(ctx, &view, *kind, query)?
+            && let Some(page) = self.list_in_index_order(ctx, &view, generation, *kind, query)?
         {
             return Ok(page);
         }
@@ -631,6 +642,7 @@ impl Directory {
         &self,
         ctx: &ScimContext,
         view: &View<'_>,
+        generation: u64,
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<Option<ListPage>, ScimError> {
@@ -688,8 +700,38 @@ impl Directory {
                 skip,
                 query.count + 1,
             )?
+        } else if let Some(after) = &after {
+            view.resources_page(
+                store_kind(kind),
+                t,
+                PageStart::After(after),
+                0,
+                query.count + 1,
+            )?
         } else {
-            view.resources_page(store_kind(kind), t, after.as_deref(), skip, query.count + 1)?
+            // Start from the nearest anchor at or before the first row wanted.
+            let anchors = if skip >= ANCHOR_EVERY {
+                self.anchors(view, generation, kind, t)?
+            } else {
+                Arc::default()
+            };
+            match anchors.get(skip / ANCHOR_EVERY) {
+                Some(anchor) => view.resources_page(
+                    store_kind(kind),
+                    t,
+                    PageStart::At(anchor),
+                    skip % ANCHOR_EVERY,
+                    query.count + 1,
+                )?,
+                None if !anchors.is_empty() => Vec::new(),
+                None => view.resources_page(
+                    store_kind(kind),
+                    t,
+                    PageStart::First,
+                    skip,
+                    query.count + 1,
+                )?,
+            }
         };
         let more = records.len() > query.count;
         records.truncate(query.count);
@@ -728,6 +770,28 @@ impl Directory {
         Ok(Some(ListPage {
             body: Value::Object(body),
         }))
+    }
+
+    /// Every `ANCHOR_EVERY`-th live id of a tenant's users or groups, cached
+    /// until the next committed change to users or groups.
+    fn anchors(
+        &self,
+        view: &View<'_>,
+        generation: u64,
+        kind: ResourceKind,
+        tenant: u64,
+    ) -> Result<Arc<Vec<String>>, ScimError> {
+        let key = (tenant, kind == ResourceKind::User);
+        let mut cache = self.page_anchors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built, anchors)) = cache.get(&key)
+            && *built == generation
+        {
+            return Ok(anchors.clone());
+        }
+        let anchors = Arc::new(view.live_anchors(store_kind(kind), tenant, ANCHOR_EVERY)?);
+        cache.retain(|_, (built, _)| *built == generation);
+        cache.insert(key, (generation, anchors.clone()));
+        Ok(anchors)
     }
 
     fn indexed_candidates(

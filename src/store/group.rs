@@ -53,6 +53,7 @@ pub(super) struct GroupCommit {
     commits: AtomicU64,
     writes: AtomicU64,
     config_generation: AtomicU64,
+    resource_generation: AtomicU64,
 }
 
 impl GroupCommit {
@@ -70,6 +71,7 @@ impl GroupCommit {
             commits: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             config_generation: AtomicU64::new(0),
+            resource_generation: AtomicU64::new(0),
         }
     }
 
@@ -83,6 +85,10 @@ impl GroupCommit {
 
     pub(super) fn config_generation(&self) -> u64 {
         self.config_generation.load(Ordering::Acquire)
+    }
+
+    pub(super) fn resource_generation(&self) -> u64 {
+        self.resource_generation.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -160,12 +166,16 @@ impl GroupCommit {
                 st.committing = true;
                 drop(st);
                 let config_changed = tx.config_changed;
+                let resources_changed = tx.resources_changed;
                 let committed = tx.inner.commit();
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 if config_changed {
                     // Before anyone in the batch answers: their next request must
                     // not be served from a cache of the old configuration.
                     self.config_generation.fetch_add(1, Ordering::AcqRel);
+                }
+                if resources_changed {
+                    self.resource_generation.fetch_add(1, Ordering::AcqRel);
                 }
                 let mut st = self.lock();
                 st.committing = false;

@@ -101,6 +101,17 @@ impl Kind {
     }
 }
 
+/// Where a page of resources in id order begins.
+#[derive(Clone, Copy, Debug)]
+pub enum PageStart<'a> {
+    /// At the tenant's first resource.
+    First,
+    /// At this id (included).
+    At(&'a str),
+    /// After this id (a cursor).
+    After(&'a str),
+}
+
 /// A unique secondary index: (tenant, key) → resource id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UniqueIndex {
@@ -136,6 +147,8 @@ pub struct Tx {
     dirty: bool,
     /// Whether tenants, credentials or keys changed (caches must reload).
     config_changed: bool,
+    /// Whether users or groups were added, changed or removed.
+    resources_changed: bool,
 }
 
 /// A consistent snapshot for reads, inside or outside a write transaction.
@@ -216,6 +229,11 @@ impl Store {
     /// the generation is unchanged.
     pub fn config_generation(&self) -> u64 {
         self.group.config_generation()
+    }
+
+    /// As `config_generation`, for commits that changed users or groups.
+    pub fn resource_generation(&self) -> u64 {
+        self.group.resource_generation()
     }
 
     /// A read snapshot.
@@ -613,15 +631,19 @@ impl View<'_> {
         &self,
         kind: Kind,
         tenant: u64,
-        after: Option<&str>,
+        start: PageStart<'_>,
         skip: usize,
         take: usize,
     ) -> Result<Vec<ResourceRecord>, StoreError> {
+        let (from, after) = match start {
+            PageStart::First => ("", None),
+            PageStart::At(id) => (id, None),
+            PageStart::After(id) => (id, Some(id)),
+        };
         with_table!(self, kind.table(), |t| {
             let mut out = Vec::with_capacity(take.min(1024));
             let mut skipped = 0;
-            let start = (tenant, after.unwrap_or(""));
-            for row in t.range(start..(tenant + 1, ""))? {
+            for row in t.range((tenant, from)..(tenant + 1, ""))? {
                 if out.len() >= take {
                     break;
                 }
@@ -637,6 +659,31 @@ impl View<'_> {
                 out.push(codec::decode(v.value())?);
             }
             Ok(out)
+        })
+    }
+
+    /// The id of every `every`-th live resource in id order (the 0th, the
+    /// `every`-th, ...): where page walks can start instead of at the beginning.
+    pub fn live_anchors(
+        &self,
+        kind: Kind,
+        tenant: u64,
+        every: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        with_table!(self, kind.table(), |t| {
+            let mut anchors = Vec::new();
+            let mut live = 0usize;
+            for row in t.range((tenant, "")..(tenant + 1, ""))? {
+                let (k, v) = row?;
+                if is_tombstone(v.value()) {
+                    continue;
+                }
+                if live % every.max(1) == 0 {
+                    anchors.push(k.value().1.to_string());
+                }
+                live += 1;
+            }
+            Ok(anchors)
         })
     }
 
@@ -757,6 +804,7 @@ impl Tx {
             inner,
             dirty: false,
             config_changed: false,
+            resources_changed: false,
         }
     }
 
@@ -817,6 +865,7 @@ impl Tx {
     /// Deletes a tenant and every row it owns, in every table.
     pub fn delete_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError> {
         self.config_changed = true;
+        self.resources_changed = true;
         let id = tenant.id;
         self.open(TENANTS)?.remove(id)?;
         self.open(TENANT_SLUGS)?.remove(tenant.slug.as_str())?;
@@ -884,6 +933,7 @@ impl Tx {
         tenant: u64,
         record: &ResourceRecord,
     ) -> Result<(), StoreError> {
+        self.resources_changed = true;
         self.open(kind.table())?.insert(
             (tenant, record.id.as_str()),
             codec::encode(record)?.as_slice(),
@@ -893,6 +943,7 @@ impl Tx {
 
     /// Removes a resource row.
     pub fn delete_resource(&mut self, kind: Kind, tenant: u64, id: &str) -> Result<(), StoreError> {
+        self.resources_changed = true;
         self.open(kind.table())?.remove((tenant, id))?;
         Ok(())
     }
