@@ -678,7 +678,7 @@ impl View<'_> {
                 if is_tombstone(v.value()) {
                     continue;
                 }
-                if live % every.max(1) == 0 {
+                if live.is_multiple_of(every.max(1)) {
                     anchors.push(k.value().1.to_string());
                 }
                 live += 1;
