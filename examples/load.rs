@@ -103,7 +103,11 @@ impl Client {
         match resp {
             Ok(mut r) => (
                 r.status().as_u16(),
-                r.body_mut().read_to_string().unwrap_or_default(),
+                r.body_mut()
+                    .with_config()
+                    .limit(1 << 30)
+                    .read_to_string()
+                    .unwrap_or_default(),
             ),
             Err(_) => (0, String::new()),
         }

@@ -806,8 +806,45 @@ fn one_member_change_on_a_100k_member_group() {
         .json()["totalResults"],
         1
     );
-    let full = scim.get(&path).json();
-    assert_eq!(full["members"].as_array().unwrap().len(), 100_000);
+    // The full group is written as it is read (chunked), and is whole.
+    let full = scim.get(&path);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.header("transfer-encoding"), Some("chunked"));
+    assert!(full.header("content-length").is_none());
+    let etag = full.header("etag").unwrap().to_string();
+    let full = full.json();
+    assert_eq!(full["displayName"], "Everyone");
+    assert_eq!(full["meta"]["resourceType"], "Group");
+    let members = full["members"].as_array().unwrap();
+    assert_eq!(members.len(), 100_000);
+    let mut values: Vec<&str> = members
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), 100_000);
+    assert_eq!(values[99_999], "u099999");
+    assert_eq!(members[7]["type"], "User");
+    assert!(
+        members[7]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Users/{}", members[7]["value"].as_str().unwrap()))
+    );
+    let unchanged = request(
+        "GET",
+        &scim.url(&path),
+        &[("Authorization", &scim.auth), ("If-None-Match", &etag)],
+        None,
+    );
+    assert_eq!(unchanged.status, 304);
+    // A projection that reshapes members is answered whole, in memory.
+    let values_only = scim.get(&format!("{path}?attributes=members.value"));
+    assert!(values_only.header("content-length").is_some());
+    let values_only = values_only.json();
+    assert_eq!(values_only["members"].as_array().unwrap().len(), 100_000);
+    assert!(values_only["members"][0].get("$ref").is_none());
 }
 
 /// Concurrent creates share durable commits; the duplicates among them are

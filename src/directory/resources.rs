@@ -21,6 +21,7 @@ use crate::store::records::{ResourceRecord, TenantRecord};
 use crate::store::{Kind, PageStart, Tx, UniqueIndex, View};
 
 /// A tenant's SCIM setting for one request: schemas, leniency, base URL.
+#[derive(Clone)]
 pub struct ScimContext {
     /// The tenant.
     pub tenant: TenantRecord,
@@ -268,6 +269,20 @@ impl ScimContext {
         format!("{}/{}/{id}", self.base, kind.endpoint())
     }
 
+    /// One entry of Group.members.
+    fn member_json(&self, id: String, member_type: String) -> Value {
+        let target = if member_type == "Group" {
+            ResourceKind::Group
+        } else {
+            ResourceKind::User
+        };
+        json!({
+            "$ref": self.location(target, &id),
+            "value": id,
+            "type": member_type,
+        })
+    }
+
     /// Renders a stored record; `with_links` adds User.groups / Group.members.
     pub(crate) fn render(
         &self,
@@ -304,18 +319,7 @@ impl ScimContext {
                     let members: Vec<Value> = view
                         .members(t, &rec.id)?
                         .into_iter()
-                        .map(|(mid, mtype)| {
-                            let target = if mtype == "Group" {
-                                ResourceKind::Group
-                            } else {
-                                ResourceKind::User
-                            };
-                            json!({
-                                "value": mid,
-                                "$ref": self.location(target, &mid),
-                                "type": mtype,
-                            })
-                        })
+                        .map(|(mid, mtype)| self.member_json(mid, mtype))
                         .collect();
                     if !members.is_empty() {
                         obj.insert("members".into(), Value::Array(members));
@@ -352,6 +356,72 @@ pub(crate) fn custom_schemas(tenant: &TenantRecord) -> Vec<(Schema, ResourceKind
             Schema::from_json(&ext.schema).ok().map(|s| (s, kind))
         })
         .collect()
+}
+
+/// Groups with more members than this are written to the client as they are read.
+pub const STREAM_MEMBERS_OVER: usize = 1000;
+
+/// A group read: whole, or a head and a cursor over many members.
+pub enum GroupRead {
+    /// Rendered in memory.
+    Whole(Rendered),
+    /// Written in chunks.
+    Streamed(Box<MemberStream>),
+}
+
+/// The JSON text of a large group, chunk by chunk, from one read snapshot.
+pub struct MemberStream {
+    head: Option<String>,
+    /// The group's ETag.
+    pub etag: String,
+    view: View<'static>,
+    ctx: ScimContext,
+    group: String,
+    pending: Vec<(String, String)>,
+    after: Option<String>,
+    started: bool,
+    done: bool,
+}
+
+impl Iterator for MemberStream {
+    type Item = Result<String, ScimError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(head) = self.head.take() {
+            return Some(Ok(head));
+        }
+        if self.done {
+            return None;
+        }
+        if self.pending.is_empty() {
+            match self.view.members_page(
+                self.ctx.tenant.id,
+                &self.group,
+                self.after.as_deref(),
+                STREAM_MEMBERS_OVER,
+            ) {
+                Ok(page) => self.pending = page,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e.into()));
+                }
+            }
+            if self.pending.is_empty() {
+                self.done = true;
+                return Some(Ok("]}".into()));
+            }
+        }
+        let mut chunk = String::with_capacity(self.pending.len() * 160);
+        for (id, member_type) in std::mem::take(&mut self.pending) {
+            if self.started {
+                chunk.push(',');
+            }
+            self.started = true;
+            chunk.push_str(&self.ctx.member_json(id.clone(), member_type).to_string());
+            self.after = Some(id);
+        }
+        Some(Ok(chunk))
+    }
 }
 
 /// Live rows between two page anchors: a deep page walks at most this many.
@@ -451,6 +521,62 @@ impl Directory {
             })
             && (kind == ResourceKind::User
                 || !query.projection.includes(&ctx.resolver(kind), "members"))
+    }
+
+    /// Reads a group. One with more than `STREAM_MEMBERS_OVER` members (and a
+    /// projection that keeps its members whole) comes back as a head plus a
+    /// cursor over its members, so the response is written as it is read.
+    pub fn scim_get_group(
+        &self,
+        ctx: &ScimContext,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<GroupRead, ScimError> {
+        let kind = ResourceKind::Group;
+        let resolver = ctx.resolver(kind);
+        projection.check(&resolver)?;
+        let view = self.store.read().map_err(DirectoryError::from)?;
+        let rec = view
+            .resource(Kind::Group, ctx.tenant.id, id)?
+            .filter(|r| r.deleted_ms.is_none())
+            .ok_or_else(|| not_found(kind, id))?;
+        let sample =
+            json!({"schemas": [], "id": "", "members": [{"value": "", "$ref": "", "type": ""}]});
+        let whole_members =
+            projection.apply(&resolver, sample.clone())["members"] == sample["members"];
+        let first = if whole_members {
+            view.members_page(ctx.tenant.id, id, None, STREAM_MEMBERS_OVER + 1)?
+        } else {
+            Vec::new()
+        };
+        if first.len() <= STREAM_MEMBERS_OVER {
+            let links = projection.includes(&resolver, "members");
+            let body = ctx.render(&view, kind, &rec, links)?;
+            return Ok(GroupRead::Whole(Rendered {
+                body: projection.apply(&resolver, body),
+                etag: etag(rec.version),
+            }));
+        }
+        let mut head = projection
+            .apply(&resolver, ctx.render(&view, kind, &rec, false)?)
+            .to_string();
+        head.pop(); // the closing brace: members follow
+        head.push_str(if head.len() > 1 {
+            ",\"members\":["
+        } else {
+            "\"members\":["
+        });
+        Ok(GroupRead::Streamed(Box::new(MemberStream {
+            head: Some(head),
+            etag: etag(rec.version),
+            view,
+            ctx: ctx.clone(),
+            group: id.to_string(),
+            pending: first,
+            after: None,
+            started: false,
+            done: false,
+        })))
     }
 
     /// Lists or searches resources of the given kinds (both for a root `.search`).

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::throttle::AuthThrottle;
-use crate::directory::resources::{Rendered, none_match_hits};
+use crate::directory::resources::{GroupRead, Rendered, none_match_hits};
 use crate::directory::{AuthFailure, Directory, ScimPrincipal};
 use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::discovery::{self, service_provider_config};
@@ -563,7 +563,32 @@ async fn get_one(
     // thread hop. A group may have 100 000 members: read it off the worker.
     let rendered = match kind {
         ResourceKind::User => dir.scim_get(&ctx, kind, &id, &projection)?,
-        ResourceKind::Group => blocking(move || dir.scim_get(&ctx, kind, &id, &projection)).await?,
+        ResourceKind::Group => {
+            match blocking(move || dir.scim_get_group(&ctx, &id, &projection)).await? {
+                GroupRead::Whole(rendered) => rendered,
+                GroupRead::Streamed(stream) => {
+                    let etag = stream.etag.clone();
+                    if none_match_hits(header_value(&req, header::IF_NONE_MATCH).as_deref(), &etag)
+                    {
+                        return Ok(HttpResponse::NotModified()
+                            .insert_header((header::ETAG, etag))
+                            .finish());
+                    }
+                    // Each chunk (a thousand members) is read when the client
+                    // has taken the previous one: memory stays flat.
+                    let chunks = stream.map(|chunk| {
+                        chunk.map(web::Bytes::from).map_err(|e| {
+                            tracing::warn!(error = %e.detail, "group response cut short");
+                            std::io::Error::other("storage error while streaming a group")
+                        })
+                    });
+                    return Ok(HttpResponse::Ok()
+                        .content_type(SCIM_MEDIA_TYPE)
+                        .insert_header((header::ETAG, etag))
+                        .streaming(futures_util::stream::iter(chunks)));
+                }
+            }
+        }
     };
     if none_match_hits(
         header_value(&req, header::IF_NONE_MATCH).as_deref(),

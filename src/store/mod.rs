@@ -774,6 +774,31 @@ impl View<'_> {
         })
     }
 
+    /// Up to `limit` members of a group after member id `after`, in id order.
+    pub fn members_page(
+        &self,
+        tenant: u64,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        with_table!(self, MEMBERS, |t| {
+            let mut out = Vec::with_capacity(limit.min(4096));
+            for row in t.range((tenant, group, after.unwrap_or(""))..)? {
+                let (k, v) = row?;
+                let (kt, kg, member) = k.value();
+                if kt != tenant || kg != group || out.len() >= limit {
+                    break;
+                }
+                if after == Some(member) {
+                    continue;
+                }
+                out.push((member.to_string(), v.value().to_string()));
+            }
+            Ok(out)
+        })
+    }
+
     /// Whether `member` is in `group`.
     pub fn is_member(&self, tenant: u64, group: &str, member: &str) -> Result<bool, StoreError> {
         with_table!(self, MEMBERS, |t| Ok(t

@@ -278,7 +278,12 @@ fn into_resp(mut resp: ureq::http::Response<ureq::Body>) -> Resp {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .unwrap_or_default();
     Resp {
         status,
         headers,
