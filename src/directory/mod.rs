@@ -152,12 +152,7 @@ impl Directory {
         if rows.is_empty() {
             return Ok(());
         }
-        self.store.write(|tx| {
-            for row in &rows {
-                tx.append_audit(row)?;
-            }
-            Ok::<_, StoreError>(())
-        })?;
+        self.store.write(|tx| tx.append_audits(&rows))?;
         Ok(())
     }
 

@@ -1110,6 +1110,18 @@ impl Tx {
         Ok(removed)
     }
 
+    /// Appends audit rows in order (one table open, one sequence lookup).
+    pub fn append_audits(&mut self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut table = self.open(AUDIT)?;
+        let first = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+        for (seq, record) in (first..).zip(records) {
+            let mut record = record.clone();
+            record.seq = seq;
+            table.insert(seq, codec::encode(&record)?.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// Appends an audit row and returns its sequence number.
     pub fn append_audit(&mut self, record: &AuditRecord) -> Result<u64, StoreError> {
         let mut table = self.open(AUDIT)?;
