@@ -269,6 +269,26 @@ impl ScimContext {
         format!("{}/{}/{id}", self.base, kind.endpoint())
     }
 
+    /// A record as SCIM JSON without groups/members, taking its data (no copy):
+    /// what filters and sort keys that do not name links are evaluated on.
+    fn render_unlinked(&self, kind: ResourceKind, rec: ResourceRecord) -> Value {
+        let mut obj = rec.data;
+        obj.insert("schemas".into(), json!(rec.schemas));
+        let mut meta = json!({
+            "resourceType": kind.name(),
+            "created": format_ms(rec.created_ms),
+            "lastModified": format_ms(rec.modified_ms),
+            "location": self.location(kind, &rec.id),
+            "version": etag(rec.version),
+        });
+        if let (Some(ms), Some(m)) = (rec.deleted_ms, meta.as_object_mut()) {
+            m.insert("deleted".into(), json!(format_ms(ms)));
+        }
+        obj.insert("meta".into(), meta);
+        obj.insert("id".into(), Value::String(rec.id));
+        Value::Object(obj)
+    }
+
     /// One entry of Group.members.
     fn member_json(&self, id: String, member_type: String) -> Value {
         let target = if member_type == "Group" {
@@ -356,6 +376,17 @@ pub(crate) fn custom_schemas(tenant: &TenantRecord) -> Vec<(Schema, ResourceKind
             Schema::from_json(&ext.schema).ok().map(|s| (s, kind))
         })
         .collect()
+}
+
+/// A resource that matched a list query: enough to order and page it.
+struct Hit {
+    kind: ResourceKind,
+    id: String,
+    /// `Kind:id`, the default order and the cursor position.
+    key: String,
+    sort_key: Option<Value>,
+    /// Whether the sort attribute compares case-exactly.
+    exact: bool,
 }
 
 /// Groups with more members than this are written to the client as they are read.
@@ -596,10 +627,24 @@ impl Directory {
         {
             return Ok(page);
         }
-        // (kind, rendered, default-order key)
-        let mut matches: Vec<(ResourceKind, Value, String)> = Vec::new();
+        // Matches keep only what ordering and paging need; the page itself is
+        // read again and rendered at the end, so memory is O(matches), small.
+        let mut matches: Vec<Hit> = Vec::new();
         let mut resolvable = false;
         let mut first_error = None;
+        let mentions_links = |text: String| {
+            let text = text.to_ascii_lowercase();
+            text.contains("members") || text.contains("groups")
+        };
+        let filter_links = query
+            .filter
+            .as_ref()
+            .is_some_and(|f| mentions_links(f.to_string()))
+            || query
+                .sort_by
+                .as_ref()
+                .is_some_and(|s| mentions_links(s.to_string()));
+        let mut sort_known = query.sort_by.is_none();
         for &kind in kinds {
             let resolver = ctx.resolver(kind);
             if let Some(filter) = &query.filter
@@ -612,33 +657,62 @@ impl Directory {
             if kinds.len() == 1 {
                 query.projection.check(&resolver)?;
             }
-            let needs_links = query.filter.as_ref().is_some_and(|f| {
-                let text = f.to_string().to_ascii_lowercase();
-                text.contains("members") || text.contains("groups")
-            }) || query.sort_by.as_ref().is_some_and(|s| {
-                ["members", "groups"].contains(&s.name.to_ascii_lowercase().as_str())
-            }) || match kind {
-                // Returned by default, so listed unless the client excludes them.
-                ResourceKind::User => query.projection.includes(&resolver, "groups"),
-                ResourceKind::Group => query.projection.includes(&resolver, "members"),
+            let sort_path = match &query.sort_by {
+                Some(path) => resolver.resolve(path, None).ok(),
+                None => None,
             };
-            let candidates = match query.filter.as_ref().and_then(|f| resolver.indexed_eq(f)) {
-                Some(eq) => self.indexed_candidates(&view, kind, t, &eq)?,
-                None => view.resources(store_kind(kind), t)?,
-            };
-            for rec in candidates
-                .into_iter()
-                .filter(|r| query.include_deleted || r.deleted_ms.is_none())
-            {
-                let rendered = ctx.render(&view, kind, &rec, needs_links)?;
-                let keep = match &query.filter {
-                    Some(f) => resolver.matches(f, &rendered),
-                    None => true,
-                };
-                if keep {
-                    let key = format!("{}:{}", kind.name(), rec.id);
-                    matches.push((kind, rendered, key));
+            sort_known |= sort_path.is_some();
+            let mut failed = None;
+            let mut visit = |rec: ResourceRecord| -> bool {
+                if !query.include_deleted && rec.deleted_ms.is_some() {
+                    return true;
                 }
+                let id = rec.id.clone();
+                let doc = if filter_links {
+                    match ctx.render(&view, kind, &rec, true) {
+                        Ok(doc) => doc,
+                        Err(e) => {
+                            failed = Some(e);
+                            return false;
+                        }
+                    }
+                } else {
+                    ctx.render_unlinked(kind, rec)
+                };
+                if query
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| resolver.matches(f, &doc))
+                {
+                    let (sort_key, exact) = match &sort_path {
+                        Some(r) => (
+                            sort_key(&primary_first(values_at(&doc, r), &doc, r)).cloned(),
+                            r.leaf().case_exact,
+                        ),
+                        None => (None, false),
+                    };
+                    matches.push(Hit {
+                        kind,
+                        key: format!("{}:{id}", kind.name()),
+                        id,
+                        sort_key,
+                        exact,
+                    });
+                }
+                true
+            };
+            match query.filter.as_ref().and_then(|f| resolver.indexed_eq(f)) {
+                Some(eq) => {
+                    for rec in self.indexed_candidates(&view, kind, t, &eq)? {
+                        if !visit(rec) {
+                            break;
+                        }
+                    }
+                }
+                None => view.scan_resources(store_kind(kind), t, &mut visit)?,
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         if !resolvable {
@@ -648,37 +722,17 @@ impl Directory {
         }
 
         if let Some(sort_by) = &query.sort_by {
-            type Keyed = (Option<Value>, bool, (ResourceKind, Value, String));
-            let mut keyed: Vec<Keyed> = Vec::new();
-            for item in matches {
-                let resolver = ctx.resolver(item.0);
-                let resolved: Option<Resolved> = resolver.resolve(sort_by, None).ok();
-                let (key, exact) = match &resolved {
-                    Some(r) => {
-                        let values = primary_first(values_at(&item.1, r), &item.1, r);
-                        (sort_key(&values).cloned(), r.leaf().case_exact)
-                    }
-                    None => (None, false),
-                };
-                keyed.push((key, exact, item));
+            if !sort_known {
+                return Err(ScimError::typed(
+                    400,
+                    "invalidValue",
+                    format!("sortBy: unknown attribute {sort_by}"),
+                ));
             }
-            if keyed.iter().all(|(k, _, _)| k.is_none()) && !keyed.is_empty() {
-                let known = kinds
-                    .iter()
-                    .any(|k| ctx.resolver(*k).resolve(sort_by, None).is_ok());
-                if !known {
-                    return Err(ScimError::typed(
-                        400,
-                        "invalidValue",
-                        format!("sortBy: unknown attribute {sort_by}"),
-                    ));
-                }
-            }
-            keyed.sort_by(|a, b| {
-                let o = compare_keys(a.0.as_ref(), b.0.as_ref(), a.1);
+            matches.sort_by(|a, b| {
+                let o = compare_keys(a.sort_key.as_ref(), b.sort_key.as_ref(), a.exact);
                 if query.descending { o.reverse() } else { o }
             });
-            matches = keyed.into_iter().map(|(_, _, item)| item).collect();
         }
 
         let total = matches.len();
@@ -693,24 +747,24 @@ impl Directory {
                 let start = match &pos {
                     None => 0,
                     Some(CursorPos::Offset(n)) => (*n).min(total),
-                    Some(CursorPos::After(k)) => matches.partition_point(|m| m.2 <= *k),
-                    Some(CursorPos::Before(k)) => {
-                        matches.partition_point(|m| m.2 < *k).saturating_sub(count)
-                    }
+                    Some(CursorPos::After(k)) => matches.partition_point(|m| m.key <= *k),
+                    Some(CursorPos::Before(k)) => matches
+                        .partition_point(|m| m.key < *k)
+                        .saturating_sub(count),
                 };
                 let end = (start + count).min(total);
                 let next = (end < total && count > 0).then(|| {
                     if sorted {
                         encode_cursor(&CursorPos::Offset(end))
                     } else {
-                        encode_cursor(&CursorPos::After(matches[end - 1].2.clone()))
+                        encode_cursor(&CursorPos::After(matches[end - 1].key.clone()))
                     }
                 });
                 let previous = (start > 0).then(|| {
                     if sorted {
                         encode_cursor(&CursorPos::Offset(start.saturating_sub(count)))
                     } else {
-                        encode_cursor(&CursorPos::Before(matches[start].2.clone()))
+                        encode_cursor(&CursorPos::Before(matches[start].key.clone()))
                     }
                 });
                 (start, end - start, next, previous)
@@ -729,12 +783,20 @@ impl Directory {
         if let Some(p) = previous {
             body.insert("previousCursor".into(), json!(p));
         }
-        let resources: Vec<Value> = matches
-            .into_iter()
-            .skip(start)
-            .take(page_len)
-            .map(|(kind, value, _)| query.projection.apply(&ctx.resolver(kind), value))
-            .collect();
+        let mut resources = Vec::with_capacity(page_len);
+        for hit in matches.iter().skip(start).take(page_len) {
+            let resolver = ctx.resolver(hit.kind);
+            let links = match hit.kind {
+                ResourceKind::User => query.projection.includes(&resolver, "groups"),
+                ResourceKind::Group => query.projection.includes(&resolver, "members"),
+            };
+            // The same snapshot the matches came from: the record is there.
+            let Some(rec) = view.resource(store_kind(hit.kind), t, &hit.id)? else {
+                continue;
+            };
+            let doc = ctx.render(&view, hit.kind, &rec, links)?;
+            resources.push(query.projection.apply(&resolver, doc));
+        }
         body.insert("Resources".into(), Value::Array(resources));
         Ok(ListPage {
             body: Value::Object(body),

@@ -625,6 +625,26 @@ impl View<'_> {
         })
     }
 
+    /// Calls `visit` with each resource of a tenant in id order, decoding one
+    /// at a time (a scan holds one record in memory, not the tenant); stops
+    /// when `visit` returns false.
+    pub fn scan_resources(
+        &self,
+        kind: Kind,
+        tenant: u64,
+        mut visit: impl FnMut(ResourceRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        with_table!(self, kind.table(), |t| {
+            for row in t.range((tenant, "")..(tenant + 1, ""))? {
+                let (_, v) = row?;
+                if !visit(codec::decode(v.value())?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// One page of live resources in id order: after `after` (exclusive), skipping
     /// `skip` live ones, at most `take`. Tombstones are passed over.
     pub fn resources_page(
