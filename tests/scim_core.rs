@@ -1000,6 +1000,16 @@ fn name_sorted_pages_match_the_general_sort() {
     }
     let all = names_of(&scim.get("/Users?sortBy=userName").json());
     assert_eq!(all, ["Alpha", "Bravo", "delta", "echo", "Foxtrot", "golf"]);
+    // A sort on meta (general path) still sees meta.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let bravo = scim.send(
+        "PUT",
+        &format!("/Users/{}", ids[3]),
+        &json!({"userName": "Bravo", "title": "touched"}),
+    );
+    assert_eq!(bravo.status, 200, "{}", bravo.body);
+    let newest = scim.get("/Users?sortBy=meta.lastModified&sortOrder=descending&count=1");
+    assert_eq!(names_of(&newest.json()), ["Bravo"]);
 }
 
 /// Deep startIndex pages (served from cached page anchors) agree with the

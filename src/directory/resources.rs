@@ -271,9 +271,14 @@ impl ScimContext {
 
     /// A record as SCIM JSON without groups/members, taking its data (no copy):
     /// what filters and sort keys that do not name links are evaluated on.
-    fn render_unlinked(&self, kind: ResourceKind, rec: ResourceRecord) -> Value {
+    /// `meta` is built only when asked for (it costs more than the rest).
+    fn render_unlinked(&self, kind: ResourceKind, rec: ResourceRecord, with_meta: bool) -> Value {
         let mut obj = rec.data;
-        obj.insert("schemas".into(), json!(rec.schemas));
+        obj.insert("schemas".into(), Value::from(rec.schemas));
+        if !with_meta {
+            obj.insert("id".into(), Value::String(rec.id));
+            return Value::Object(obj);
+        }
         let mut meta = json!({
             "resourceType": kind.name(),
             "created": format_ms(rec.created_ms),
@@ -644,6 +649,14 @@ impl Directory {
                 .sort_by
                 .as_ref()
                 .is_some_and(|s| mentions_links(s.to_string()));
+        let needs_meta = query
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.to_string().to_ascii_lowercase().contains("meta"))
+            || query
+                .sort_by
+                .as_ref()
+                .is_some_and(|s| s.to_string().to_ascii_lowercase().contains("meta"));
         let mut sort_known = query.sort_by.is_none();
         for &kind in kinds {
             let resolver = ctx.resolver(kind);
@@ -677,7 +690,7 @@ impl Directory {
                         }
                     }
                 } else {
-                    ctx.render_unlinked(kind, rec)
+                    ctx.render_unlinked(kind, rec, needs_meta)
                 };
                 if query
                     .filter
