@@ -131,6 +131,10 @@ async fn log_request(
     result
 }
 
+/// Threads per worker for blocking work: enough for every concurrent write to
+/// wait on its commit while scans run.
+const BLOCKING_THREADS: usize = 32;
+
 /// Runs the server until SIGINT/SIGTERM, then closes the store cleanly.
 pub fn run(config: Config) -> Result<(), ServeError> {
     // Opening first makes a second server on the same data dir fail before binding.
@@ -183,6 +187,9 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
             .configure(configure)
     })
     .shutdown_timeout(30)
+    // Blocking work (writes, scans) gets a bounded pool: the default of 512
+    // threads per worker would each take allocator arenas that keep freed memory.
+    .worker_max_blocking_threads(BLOCKING_THREADS)
     .bind(config.listen)
     .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
 

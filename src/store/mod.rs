@@ -21,7 +21,7 @@ use group::GroupCommit;
 pub const DEFAULT_BATCH: usize = 64;
 
 /// redb's own page cache.
-const PAGE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 use std::path::{Path, PathBuf};
 
