@@ -1000,6 +1000,22 @@ fn name_sorted_pages_match_the_general_sort() {
     }
     let all = names_of(&scim.get("/Users?sortBy=userName").json());
     assert_eq!(all, ["Alpha", "Bravo", "delta", "echo", "Foxtrot", "golf"]);
+    // Lookups by a unique index (the point-query path) agree with the filter.
+    let total = |q: &str| scim.get(&format!("/Users?filter={}", enc(q))).json();
+    assert_eq!(total(r#"userName eq "charlie""#)["totalResults"], 0);
+    assert_eq!(names_of(&total(r#"userName eq "ALPHA""#)), ["Alpha"]);
+    assert_eq!(
+        total(r#"userName eq "Alpha" and title pr"#)["totalResults"],
+        0
+    );
+    let second = scim
+        .get(&format!(
+            "/Users?filter={}&startIndex=2",
+            enc(r#"userName eq "Alpha""#)
+        ))
+        .json();
+    assert_eq!(second["totalResults"], 1);
+    assert_eq!(second["Resources"].as_array().unwrap().len(), 0);
     // A sort on meta (general path) still sees meta.
     std::thread::sleep(std::time::Duration::from_millis(5));
     let bravo = scim.send(

@@ -632,6 +632,11 @@ impl Directory {
         {
             return Ok(page);
         }
+        if let ([kind], None) = (kinds, &query.cursor)
+            && self.is_point_query(ctx, *kind, query)
+        {
+            return self.list_point(ctx, &view, *kind, query);
+        }
         // Matches keep only what ordering and paging need; the page itself is
         // read again and rendered at the end, so memory is O(matches), small.
         let mut matches: Vec<Hit> = Vec::new();
@@ -971,6 +976,54 @@ impl Directory {
         Ok(Some(ListPage {
             body: Value::Object(body),
         }))
+    }
+
+    /// A list answered from a unique index (see `is_point_query`): each
+    /// candidate is read, rendered and matched once.
+    fn list_point(
+        &self,
+        ctx: &ScimContext,
+        view: &View<'_>,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<ListPage, ScimError> {
+        let resolver = ctx.resolver(kind);
+        query.projection.check(&resolver)?;
+        let filter = query.filter.as_ref();
+        let Some(eq) = filter.and_then(|f| resolver.indexed_eq(f)) else {
+            return Err(ScimError::new(500, "a point query without an index"));
+        };
+        let links = match kind {
+            ResourceKind::User => query.projection.includes(&resolver, "groups"),
+            ResourceKind::Group => query.projection.includes(&resolver, "members"),
+        } || filter.is_some_and(|f| {
+            let text = f.to_string().to_ascii_lowercase();
+            text.contains("members") || text.contains("groups")
+        });
+        let mut total = 0usize;
+        let mut resources = Vec::new();
+        for rec in self.indexed_candidates(view, kind, ctx.tenant.id, &eq)? {
+            if rec.deleted_ms.is_some() && !query.include_deleted {
+                continue;
+            }
+            let doc = ctx.render(view, kind, &rec, links)?;
+            if filter.is_some_and(|f| !resolver.matches(f, &doc)) {
+                continue;
+            }
+            total += 1;
+            if total >= query.start_index && resources.len() < query.count {
+                resources.push(query.projection.apply(&resolver, doc));
+            }
+        }
+        let mut body = Map::new();
+        body.insert("schemas".into(), json!([LIST_RESPONSE]));
+        body.insert("totalResults".into(), json!(total));
+        body.insert("startIndex".into(), json!(query.start_index));
+        body.insert("itemsPerPage".into(), json!(resources.len()));
+        body.insert("Resources".into(), Value::Array(resources));
+        Ok(ListPage {
+            body: Value::Object(body),
+        })
     }
 
     /// Every `ANCHOR_EVERY`-th live id of a tenant's users or groups, cached
