@@ -101,6 +101,16 @@ impl GroupCommit {
         self.turn.wait(guard).unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Drops the open batch, which holds a failed caller's partial writes; the
+    /// callers applied before it run again.
+    fn abort_batch(&self, mut st: MutexGuard<'_, State>, ending: &Ending) {
+        if let Some(tx) = st.tx.take() {
+            tx.abort();
+        }
+        let _ = ending.set(Outcome::Retry);
+        self.turn.notify_all();
+    }
+
     /// Applies `f` in the open batch and returns once that batch is durable.
     pub(super) fn write<T, E: From<StoreError>>(
         &self,
@@ -144,19 +154,13 @@ impl GroupCommit {
             let value = match result {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(e)) if !dirtied => Err(e),
-                failed => {
-                    // The shared transaction holds this caller's partial writes.
-                    if let Some(tx) = st.tx.take() {
-                        tx.abort();
-                    }
-                    let _ = ending.set(Outcome::Retry);
-                    self.turn.notify_all();
-                    drop(st);
-                    match failed {
-                        Ok(Err(e)) => return Err(e),
-                        Err(panic) => resume_unwind(panic),
-                        Ok(Ok(_)) => unreachable!("handled above"),
-                    }
+                Ok(Err(e)) => {
+                    self.abort_batch(st, &ending);
+                    return Err(e);
+                }
+                Err(panic) => {
+                    self.abort_batch(st, &ending);
+                    resume_unwind(panic)
                 }
             };
             if st.queued == 0 || st.applied >= self.max_batch {
