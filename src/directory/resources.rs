@@ -272,13 +272,27 @@ impl ScimContext {
     /// A record as SCIM JSON without groups/members, taking its data (no copy):
     /// what filters and sort keys that do not name links are evaluated on.
     /// `meta` is built only when asked for (it costs more than the rest).
-    fn render_unlinked(&self, kind: ResourceKind, rec: ResourceRecord, with_meta: bool) -> Value {
-        let mut obj = rec.data;
-        obj.insert("schemas".into(), Value::from(rec.schemas));
-        if !with_meta {
-            obj.insert("id".into(), Value::String(rec.id));
-            return Value::Object(obj);
+    fn render_unlinked(
+        &self,
+        kind: ResourceKind,
+        mut rec: ResourceRecord,
+        with_meta: bool,
+    ) -> Value {
+        let meta = with_meta.then(|| self.meta(kind, &rec));
+        let mut obj = std::mem::take(&mut rec.data);
+        obj.insert(
+            "schemas".into(),
+            Value::from(std::mem::take(&mut rec.schemas)),
+        );
+        if let Some(meta) = meta {
+            obj.insert("meta".into(), meta);
         }
+        obj.insert("id".into(), Value::String(rec.id));
+        Value::Object(obj)
+    }
+
+    /// The `meta` of a stored record.
+    fn meta(&self, kind: ResourceKind, rec: &ResourceRecord) -> Value {
         let mut meta = json!({
             "resourceType": kind.name(),
             "created": format_ms(rec.created_ms),
@@ -286,12 +300,11 @@ impl ScimContext {
             "location": self.location(kind, &rec.id),
             "version": etag(rec.version),
         });
+        // Only the console sees tombstones; SCIM answers 404 for them.
         if let (Some(ms), Some(m)) = (rec.deleted_ms, meta.as_object_mut()) {
             m.insert("deleted".into(), json!(format_ms(ms)));
         }
-        obj.insert("meta".into(), meta);
-        obj.insert("id".into(), Value::String(rec.id));
-        Value::Object(obj)
+        meta
     }
 
     /// One entry of Group.members.
@@ -352,18 +365,7 @@ impl ScimContext {
                 }
             }
         }
-        let mut meta = json!({
-            "resourceType": kind.name(),
-            "created": format_ms(rec.created_ms),
-            "lastModified": format_ms(rec.modified_ms),
-            "location": self.location(kind, &rec.id),
-            "version": etag(rec.version),
-        });
-        // Only the console sees tombstones; SCIM answers 404 for them.
-        if let (Some(ms), Some(m)) = (rec.deleted_ms, meta.as_object_mut()) {
-            m.insert("deleted".into(), json!(format_ms(ms)));
-        }
-        obj.insert("meta".into(), meta);
+        obj.insert("meta".into(), self.meta(kind, rec));
         Ok(Value::Object(obj))
     }
 }
