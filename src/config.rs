@@ -259,21 +259,14 @@ impl Config {
                     _ => return Err(fail(format!("expected text or json, got {raw:?}"))),
                 };
             }
-            "body_limit" => {
-                let parsed = match &value {
-                    toml::Value::Integer(n) => usize::try_from(*n).ok(),
-                    toml::Value::String(s) => s.trim().parse::<usize>().ok(),
-                    _ => None,
-                };
-                match parsed {
-                    Some(n) if (1024..=(256 * 1024 * 1024)).contains(&n) => self.body_limit = n,
-                    _ => {
-                        return Err(fail(format!(
-                            "expected a number of bytes between 1024 and 268435456, got {value}"
-                        )));
-                    }
+            "body_limit" => match count_of(&value) {
+                Some(n) if (1024..=(256 * 1024 * 1024)).contains(&n) => self.body_limit = n,
+                _ => {
+                    return Err(fail(format!(
+                        "expected a number of bytes between 1024 and 268435456, got {value}"
+                    )));
                 }
-            }
+            },
             "master_key_file" | "metrics_token_file" => {
                 let raw = as_str(&value)?;
                 if raw.is_empty() {
@@ -293,21 +286,14 @@ impl Config {
                     _ => return Err(fail(format!("expected true or false, got {value}"))),
                 };
             }
-            "group_commit_max_batch" => {
-                let parsed = match &value {
-                    toml::Value::Integer(n) => usize::try_from(*n).ok(),
-                    toml::Value::String(s) => s.trim().parse::<usize>().ok(),
-                    _ => None,
-                };
-                match parsed {
-                    Some(n) if (1..=1024).contains(&n) => self.group_commit_max_batch = n,
-                    _ => {
-                        return Err(fail(format!(
-                            "expected a number of requests between 1 and 1024, got {value}"
-                        )));
-                    }
+            "group_commit_max_batch" => match count_of(&value) {
+                Some(n) if (1..=1024).contains(&n) => self.group_commit_max_batch = n,
+                _ => {
+                    return Err(fail(format!(
+                        "expected a number of requests between 1 and 1024, got {value}"
+                    )));
                 }
-            }
+            },
             _ => return Err(fail("unknown key".into())),
         }
         self.origins.insert(key, origin.to_string());
@@ -385,6 +371,15 @@ impl Config {
         rows.iter()
             .map(|(k, v)| format!("{k} = {v}    # {}\n", origin(k)))
             .collect()
+    }
+}
+
+/// A non-negative whole number given as a TOML integer or a string (env, flags).
+fn count_of(value: &toml::Value) -> Option<usize> {
+    match value {
+        toml::Value::Integer(n) => usize::try_from(*n).ok(),
+        toml::Value::String(s) => s.trim().parse::<usize>().ok(),
+        _ => None,
     }
 }
 

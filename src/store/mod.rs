@@ -399,6 +399,41 @@ fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Collects one page of live resources from encoded rows offered in order:
+/// tombstones and the first `skip` live rows are passed over without being
+/// decoded (a deep page costs a key walk), then up to `take` are decoded.
+struct LivePage {
+    skip: usize,
+    take: usize,
+    out: Vec<ResourceRecord>,
+}
+
+impl LivePage {
+    fn new(skip: usize, take: usize) -> LivePage {
+        LivePage {
+            skip,
+            take,
+            out: Vec::with_capacity(take.min(1024)),
+        }
+    }
+
+    /// Takes a row; false once the page is full.
+    fn offer(&mut self, encoded: &[u8]) -> Result<bool, StoreError> {
+        if self.out.len() >= self.take {
+            return Ok(false);
+        }
+        if is_tombstone(encoded) {
+            return Ok(true);
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+        } else {
+            self.out.push(codec::decode(encoded)?);
+        }
+        Ok(self.out.len() < self.take)
+    }
+}
+
 /// Whether an encoded `ResourceRecord` is a tombstone, without decoding it:
 /// `deleted_ms` is its last field and is written only when set, so a
 /// tombstone's JSON ends in `"deleted_ms":<digits>}`.
@@ -661,24 +696,17 @@ impl View<'_> {
             PageStart::After(id) => (id, Some(id)),
         };
         with_table!(self, kind.table(), |t| {
-            let mut out = Vec::with_capacity(take.min(1024));
-            let mut skipped = 0;
+            let mut page = LivePage::new(skip, take);
             for row in t.range((tenant, from)..(tenant + 1, ""))? {
-                if out.len() >= take {
+                let (k, v) = row?;
+                if after.is_some_and(|a| k.value().1 == a) {
+                    continue;
+                }
+                if !page.offer(v.value())? {
                     break;
                 }
-                let (k, v) = row?;
-                if after.is_some_and(|a| k.value().1 == a) || is_tombstone(v.value()) {
-                    continue;
-                }
-                // Skipped rows are never decoded: a deep page costs a key walk.
-                if skipped < skip {
-                    skipped += 1;
-                    continue;
-                }
-                out.push(codec::decode(v.value())?);
             }
-            Ok(out)
+            Ok(page.out)
         })
     }
 
@@ -720,8 +748,7 @@ impl View<'_> {
     ) -> Result<Vec<ResourceRecord>, StoreError> {
         with_table!(self, index.table(), |names| {
             with_table!(self, kind.table(), |t| {
-                let mut out = Vec::with_capacity(take.min(1024));
-                let mut skipped = 0;
+                let mut page = LivePage::new(skip, take);
                 let range = names.range((tenant, "")..(tenant + 1, ""))?;
                 let ordered: Box<dyn Iterator<Item = _>> = if descending {
                     Box::new(range.rev())
@@ -729,23 +756,14 @@ impl View<'_> {
                     Box::new(range)
                 };
                 for row in ordered {
-                    if out.len() >= take {
+                    let (_, id) = row?;
+                    if let Some(v) = t.get((tenant, id.value()))?
+                        && !page.offer(v.value())?
+                    {
                         break;
                     }
-                    let (_, id) = row?;
-                    let Some(v) = t.get((tenant, id.value()))? else {
-                        continue;
-                    };
-                    if is_tombstone(v.value()) {
-                        continue;
-                    }
-                    if skipped < skip {
-                        skipped += 1;
-                        continue;
-                    }
-                    out.push(codec::decode(v.value())?);
                 }
-                Ok(out)
+                Ok(page.out)
             })
         })
     }
