@@ -148,11 +148,27 @@ fn upgrade_from_a_v1_store() {
         "revived, not new"
     );
     assert!(ok(&data, &["tenant", "list"]).contains("      3       1  Fixture Co"));
+    // v3 indexes meta.lastModified: the upgraded users are in that order, and
+    // carol, just revived, is the newest.
+    let by_time = scim
+        .get("/Users?sortBy=meta.lastModified&sortOrder=descending")
+        .json();
+    let names: Vec<&str> = by_time["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{by_time}");
+    assert_eq!(names[0], "carol@fixture.test");
     assert!(ok(&data, &["check"]).starts_with("ok:"));
     assert!(server.stop().success());
 
     let store = roster::store::Store::open(&data.join("roster.redb")).unwrap();
-    assert_eq!(store.read().unwrap().schema_version().unwrap(), 2);
+    assert_eq!(
+        store.read().unwrap().schema_version().unwrap(),
+        roster::store::SCHEMA_VERSION
+    );
     drop(store);
     // Migrations are idempotent: a second start changes nothing.
     let server = Server::start(&data);

@@ -16,9 +16,9 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{IndexedEq, Resolved, Resolver, values_at};
 use crate::scim::query::{CursorPos, ListQuery, decode_cursor, encode_cursor};
 use crate::scim::resource::{Leniency, MemberRef, Normalized, Projection};
-use crate::scim::schema::{LIST_RESPONSE, Registry, ResourceKind, Schema};
+use crate::scim::schema::{AttrType, Attribute, LIST_RESPONSE, Registry, ResourceKind, Schema};
 use crate::store::records::{ResourceRecord, TenantRecord};
-use crate::store::{Kind, PageStart, Tx, UniqueIndex, View};
+use crate::store::{Kind, PageStart, SortIndex, Tx, UniqueIndex, View};
 
 /// A tenant's SCIM setting for one request: schemas, leniency, base URL.
 #[derive(Clone)]
@@ -478,6 +478,20 @@ fn sort_key<'v>(values: &[&'v Value]) -> Option<&'v Value> {
     values.first().copied()
 }
 
+/// A sort key that compares in the attribute's order: dateTimes as instants
+/// (their text forms differ in fraction digits and offsets).
+fn comparable(attr: &Attribute, value: &Value) -> Value {
+    if attr.ty == AttrType::DateTime
+        && let Some(text) = value.as_str()
+        && let Ok(t) =
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        && let Ok(micros) = i64::try_from(t.unix_timestamp_nanos() / 1000)
+    {
+        return json!(micros);
+    }
+    value.clone()
+}
+
 fn compare_keys(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
@@ -706,7 +720,8 @@ impl Directory {
                 {
                     let (sort_key, exact) = match &sort_path {
                         Some(r) => (
-                            sort_key(&primary_first(values_at(&doc, r), &doc, r)).cloned(),
+                            sort_key(&primary_first(values_at(&doc, r), &doc, r))
+                                .map(|v| comparable(r.leaf(), v)),
                             r.leaf().case_exact,
                         ),
                         None => (None, false),
@@ -749,8 +764,11 @@ impl Directory {
                     format!("sortBy: unknown attribute {sort_by}"),
                 ));
             }
+            // Ties in id order, the whole order reversed for descending: the
+            // same order as the index paths.
             matches.sort_by(|a, b| {
-                let o = compare_keys(a.sort_key.as_ref(), b.sort_key.as_ref(), a.exact);
+                let o = compare_keys(a.sort_key.as_ref(), b.sort_key.as_ref(), a.exact)
+                    .then_with(|| a.key.cmp(&b.key));
                 if query.descending { o.reverse() } else { o }
             });
         }
@@ -858,26 +876,32 @@ impl Directory {
             return Ok(None);
         }
         let resolver = ctx.resolver(kind);
-        // Sorted by the unique name (userName, group displayName): its index is
-        // already in that order (lower-cased, as caseExact=false compares).
-        let by_name = match &query.sort_by {
-            None => false,
-            Some(path) => {
-                let sorts_by_name = query.cursor.is_none()
-                    && resolver.resolve(path, None).is_ok_and(|r| {
-                        r.urn.is_none()
-                            && r.sub.is_none()
-                            && r.attr.name
-                                == match kind {
-                                    ResourceKind::User => "userName",
-                                    ResourceKind::Group => "displayName",
-                                }
-                    });
-                if !sorts_by_name {
-                    return Ok(None);
+        // Sorted by the unique name (userName, group displayName: its index is
+        // lower-cased, as caseExact=false compares) or by meta.lastModified.
+        let sort_index = match &query.sort_by {
+            None => None,
+            Some(_) if query.cursor.is_some() => return Ok(None),
+            Some(path) => match resolver.resolve(path, None) {
+                Ok(r) if r.urn.is_none() && r.sub.is_none() => {
+                    let name = match kind {
+                        ResourceKind::User => "userName",
+                        ResourceKind::Group => "displayName",
+                    };
+                    if r.attr.name == name {
+                        Some(SortIndex::Name(name_index(kind)))
+                    } else {
+                        return Ok(None);
+                    }
                 }
-                true
-            }
+                Ok(r)
+                    if r.urn.is_none()
+                        && r.attr.name == "meta"
+                        && r.sub.as_ref().is_some_and(|s| s.name == "lastModified") =>
+                {
+                    Some(SortIndex::Modified)
+                }
+                _ => return Ok(None),
+            },
         };
         let prefix = format!("{}:", kind.name());
         let (after, skip, cursor_mode) = match &query.cursor {
@@ -899,9 +923,9 @@ impl Directory {
             ResourceKind::Group => groups,
         } as usize;
         // One extra record tells whether a next page exists.
-        let mut records = if by_name {
-            view.resources_by_name(
-                name_index(kind),
+        let mut records = if let Some(by) = sort_index {
+            view.resources_sorted(
+                by,
                 store_kind(kind),
                 t,
                 query.descending,

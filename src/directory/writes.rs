@@ -244,7 +244,7 @@ impl Directory {
             let old_keys = index_keys(kind, &old.data);
             if hard {
                 write_indexes(tx, t, kind, &old_keys, &Default::default(), id)?;
-                tx.delete_resource(store_kind(kind), t, id)?;
+                tx.delete_resource(store_kind(kind), t, &old)?;
             } else {
                 // Keep the identity indexes so a later POST revives this record.
                 let mut kept = index_keys(kind, &old.data);
@@ -253,7 +253,7 @@ impl Directory {
                 let mut rec = old.clone();
                 rec.deleted_ms = Some(now_ms());
                 rec.version += 1;
-                tx.put_resource(store_kind(kind), t, &rec)?;
+                tx.put_resource(store_kind(kind), t, &rec, Some(old.modified_ms))?;
             }
             count(tx, t, kind, -1)?;
             tx.append_event(t, &event(kind, id, "deleted", old.version + 1, None))?;
@@ -301,7 +301,8 @@ impl Directory {
             version,
             deleted_ms: None,
         };
-        tx.put_resource(store_kind(kind), t, &rec)?;
+        let previous_modified_ms = change.old.as_ref().map(|o| o.modified_ms);
+        tx.put_resource(store_kind(kind), t, &rec, previous_modified_ms)?;
         write_indexes(tx, t, kind, &old_keys, &keys, id)?;
         if change.old.as_ref().is_none_or(|o| o.deleted_ms.is_some()) {
             count(tx, t, kind, 1)?;

@@ -37,7 +37,7 @@ use records::{
 use tables::*;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// A store failure. Domain errors live in `directory`.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,22 @@ impl Kind {
             Kind::Group => GROUPS,
         }
     }
+
+    fn modified_table(self) -> TableDefinition<'static, (u64, i64, &'static str), ()> {
+        match self {
+            Kind::User => USER_MODIFIED,
+            Kind::Group => GROUP_MODIFIED,
+        }
+    }
+}
+
+/// An index whose key order is a list order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortIndex {
+    /// A unique name index (lower-cased userName or group displayName).
+    Name(UniqueIndex),
+    /// `meta.lastModified`, ties in id order.
+    Modified,
 }
 
 /// Where a page of resources in id order begins.
@@ -287,6 +303,8 @@ impl Store {
             SESSIONS,
             ADMINS,
             TENANT_COUNTS,
+            USER_MODIFIED,
+            GROUP_MODIFIED,
         );
         wtx.set_durability(Durability::Immediate)?;
         wtx.commit()?;
@@ -350,7 +368,24 @@ impl Store {
 type Migration = fn(&mut Tx) -> Result<(), StoreError>;
 
 /// Migration step `i` takes schema version `i` to `i + 1`. Steps are idempotent.
-const MIGRATIONS: [Migration; 2] = [create_tables, count_resources];
+const MIGRATIONS: [Migration; 3] = [create_tables, count_resources, index_modified];
+
+/// v2 → v3: the `meta.lastModified` index of users and groups.
+fn index_modified(tx: &mut Tx) -> Result<(), StoreError> {
+    for kind in [Kind::User, Kind::Group] {
+        let mut rows = Vec::new();
+        for row in tx.inner.open_table(kind.table())?.iter()? {
+            let (k, v) = row?;
+            let rec: ResourceRecord = codec::decode(v.value())?;
+            rows.push((k.value().0, rec.modified_ms, rec.id));
+        }
+        let mut index = tx.open(kind.modified_table())?;
+        for (tenant, modified_ms, id) in rows {
+            index.insert((tenant, modified_ms, id.as_str()), ())?;
+        }
+    }
+    Ok(())
+}
 
 /// v1 → v2: live user and group counts per tenant, so lists need no scan.
 fn count_resources(tx: &mut Tx) -> Result<(), StoreError> {
@@ -397,6 +432,18 @@ fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
     t.open_table(SESSIONS)?;
     t.open_table(ADMINS)?;
     Ok(())
+}
+
+/// An index range forwards or backwards.
+fn ordered<'a, I: DoubleEndedIterator + 'a>(
+    range: I,
+    descending: bool,
+) -> Box<dyn Iterator<Item = I::Item> + 'a> {
+    if descending {
+        Box::new(range.rev())
+    } else {
+        Box::new(range)
+    }
 }
 
 /// Collects one page of live resources from encoded rows offered in order:
@@ -735,36 +782,44 @@ impl View<'_> {
         })
     }
 
-    /// Live resources in the order of a unique name index (lower-cased
-    /// userName or group displayName): the page after skipping `skip` of them.
-    pub fn resources_by_name(
+    /// Live resources in the order of a sort index: the page after skipping
+    /// `skip` of them.
+    pub fn resources_sorted(
         &self,
-        index: UniqueIndex,
+        by: SortIndex,
         kind: Kind,
         tenant: u64,
         descending: bool,
         skip: usize,
         take: usize,
     ) -> Result<Vec<ResourceRecord>, StoreError> {
-        with_table!(self, index.table(), |names| {
-            with_table!(self, kind.table(), |t| {
-                let mut page = LivePage::new(skip, take);
-                let range = names.range((tenant, "")..(tenant + 1, ""))?;
-                let ordered: Box<dyn Iterator<Item = _>> = if descending {
-                    Box::new(range.rev())
-                } else {
-                    Box::new(range)
-                };
-                for row in ordered {
-                    let (_, id) = row?;
-                    if let Some(v) = t.get((tenant, id.value()))?
-                        && !page.offer(v.value())?
-                    {
-                        break;
+        with_table!(self, kind.table(), |t| {
+            let mut page = LivePage::new(skip, take);
+            let mut offer = |id: &str| -> Result<bool, StoreError> {
+                Ok(match t.get((tenant, id))? {
+                    Some(v) => page.offer(v.value())?,
+                    None => true,
+                })
+            };
+            match by {
+                SortIndex::Name(index) => with_table!(self, index.table(), |names| {
+                    let range = names.range((tenant, "")..(tenant + 1, ""))?;
+                    for row in ordered(range, descending) {
+                        if !offer(row?.1.value())? {
+                            break;
+                        }
                     }
-                }
-                Ok(page.out)
-            })
+                }),
+                SortIndex::Modified => with_table!(self, kind.modified_table(), |times| {
+                    let range = times.range((tenant, i64::MIN, "")..(tenant + 1, i64::MIN, ""))?;
+                    for row in ordered(range, descending) {
+                        if !offer(row?.0.value().2)? {
+                            break;
+                        }
+                    }
+                }),
+            }
+            Ok(page.out)
         })
     }
 
@@ -946,6 +1001,10 @@ impl Tx {
         }
         self.open(MEMBERS)?
             .retain_in((id, "", "")..(id + 1, "", ""), |_, _| false)?;
+        for def in [USER_MODIFIED, GROUP_MODIFIED] {
+            self.open(def)?
+                .retain_in((id, i64::MIN, "")..(id + 1, i64::MIN, ""), |_, _| false)?;
+        }
         self.open(TENANT_COUNTS)?.remove(id)?;
         let empty: &[u8] = &[];
         self.open(TOKEN_HASHES)?
@@ -989,25 +1048,40 @@ impl Tx {
         Ok(())
     }
 
-    /// Inserts or replaces a resource row (indexes are the caller's job).
+    /// Inserts or replaces a resource row and its `meta.lastModified` index
+    /// entry (`previous_modified_ms`: the replaced row's); the other indexes are
+    /// the caller's job.
     pub fn put_resource(
+        &mut self,
+        kind: Kind,
+        tenant: u64,
+        record: &ResourceRecord,
+        previous_modified_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.resources_changed = true;
+        let id = record.id.as_str();
+        self.open(kind.table())?
+            .insert((tenant, id), codec::encode(record)?.as_slice())?;
+        let mut times = self.open(kind.modified_table())?;
+        if let Some(previous) = previous_modified_ms.filter(|&p| p != record.modified_ms) {
+            times.remove((tenant, previous, id))?;
+        }
+        times.insert((tenant, record.modified_ms, id), ())?;
+        Ok(())
+    }
+
+    /// Removes a resource row and its `meta.lastModified` index entry.
+    pub fn delete_resource(
         &mut self,
         kind: Kind,
         tenant: u64,
         record: &ResourceRecord,
     ) -> Result<(), StoreError> {
         self.resources_changed = true;
-        self.open(kind.table())?.insert(
-            (tenant, record.id.as_str()),
-            codec::encode(record)?.as_slice(),
-        )?;
-        Ok(())
-    }
-
-    /// Removes a resource row.
-    pub fn delete_resource(&mut self, kind: Kind, tenant: u64, id: &str) -> Result<(), StoreError> {
-        self.resources_changed = true;
+        let id = record.id.as_str();
         self.open(kind.table())?.remove((tenant, id))?;
+        self.open(kind.modified_table())?
+            .remove((tenant, record.modified_ms, id))?;
         Ok(())
     }
 

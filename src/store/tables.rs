@@ -25,6 +25,13 @@ pub const USER_EMAILS: TableDefinition<(u64, &str, &str), ()> =
     TableDefinition::new("idx_user_emails");
 /// (tenant, lower(displayName)) → group id.
 pub const GROUP_NAMES: TableDefinition<(u64, &str), &str> = TableDefinition::new("idx_group_names");
+/// (tenant, lastModified in Unix ms, user id) → (): users in `meta.lastModified`
+/// order, tombstones included (schema v3).
+pub const USER_MODIFIED: TableDefinition<(u64, i64, &str), ()> =
+    TableDefinition::new("idx_user_modified");
+/// (tenant, lastModified in Unix ms, group id) → (): groups likewise.
+pub const GROUP_MODIFIED: TableDefinition<(u64, i64, &str), ()> =
+    TableDefinition::new("idx_group_modified");
 /// (tenant, group id, member id) → member type ("User" or "Group"): one row per membership.
 pub const MEMBERS: TableDefinition<(u64, &str, &str), &str> = TableDefinition::new("members");
 /// (tenant, member id, group id) → (): the reverse of `MEMBERS`, for `User.groups`.
