@@ -696,6 +696,7 @@ impl Directory {
                 None => None,
             };
             sort_known |= sort_path.is_some();
+            let prepared = query.filter.as_ref().map(|f| resolver.prepare(f));
             let mut failed = None;
             let mut visit = |rec: ResourceRecord| -> bool {
                 if !query.include_deleted && rec.deleted_ms.is_some() {
@@ -713,11 +714,7 @@ impl Directory {
                 } else {
                     ctx.render_unlinked(kind, rec, needs_meta)
                 };
-                if query
-                    .filter
-                    .as_ref()
-                    .is_none_or(|f| resolver.matches(f, &doc))
-                {
+                if prepared.as_ref().is_none_or(|f| f.matches(&doc)) {
                     let (sort_key, exact) = match &sort_path {
                         Some(r) => (
                             sort_key(&primary_first(values_at(&doc, r), &doc, r))

@@ -788,74 +788,114 @@ impl Resolver<'_> {
     /// Whether `resource` (its SCIM JSON, with id, meta, members/groups) matches.
     /// The filter must have passed `check`.
     pub fn matches(&self, filter: &Filter, resource: &Value) -> bool {
-        self.matches_in(filter, resource, None)
+        self.prepare(filter).matches(resource)
     }
 
     /// Whether one element of a multi-valued attribute matches a value filter.
     pub fn matches_element(&self, filter: &Filter, element: &Value, parent: &Resolved) -> bool {
-        self.matches_in(filter, element, Some(parent))
+        PreparedFilter(self.prepare_in(filter, Some(parent))).matches(element)
     }
 
-    fn matches_in(&self, filter: &Filter, resource: &Value, parent: Option<&Resolved>) -> bool {
+    /// Resolves every path of `filter` once, for matching many resources.
+    pub fn prepare(&self, filter: &Filter) -> PreparedFilter {
+        PreparedFilter(self.prepare_in(filter, None))
+    }
+
+    fn prepare_in(&self, filter: &Filter, parent: Option<&Resolved>) -> Node {
+        let in_element = parent.is_some();
         match filter {
-            Filter::And(a, b) => {
-                self.matches_in(a, resource, parent) && self.matches_in(b, resource, parent)
-            }
-            Filter::Or(a, b) => {
-                self.matches_in(a, resource, parent) || self.matches_in(b, resource, parent)
-            }
-            Filter::Not(a) => !self.matches_in(a, resource, parent),
+            Filter::And(a, b) => Node::And(
+                Box::new(self.prepare_in(a, parent)),
+                Box::new(self.prepare_in(b, parent)),
+            ),
+            Filter::Or(a, b) => Node::Or(
+                Box::new(self.prepare_in(a, parent)),
+                Box::new(self.prepare_in(b, parent)),
+            ),
+            Filter::Not(a) => Node::Not(Box::new(self.prepare_in(a, parent))),
             Filter::Present(p) => match self.resolve(p, parent) {
-                Ok(r) => element_values(resource, &r, parent)
-                    .into_iter()
-                    .any(present),
-                Err(_) => false,
+                Ok(r) => Node::Present(r, in_element),
+                Err(_) => Node::Never,
             },
             Filter::Compare(p, op, literal) => match self.resolve(p, parent) {
-                Ok(r) => {
-                    let values = element_values(resource, &r, parent);
-                    let leaf = r.leaf();
-                    if *op == CompareOp::Ne {
-                        // Multi-valued ne: no value equals the literal.
-                        let null_and_absent =
-                            values.is_empty() && matches!(literal, CompValue::Null);
-                        let any_equal = values
-                            .iter()
-                            .any(|v| compare(leaf, CompareOp::Eq, v, literal));
-                        !(any_equal || null_and_absent)
-                    } else if values.is_empty() {
-                        *op == CompareOp::Eq && matches!(literal, CompValue::Null)
-                    } else {
-                        values.iter().any(|v| compare(leaf, *op, v, literal))
-                    }
-                }
-                Err(_) => false,
+                Ok(r) => Node::Compare(r, in_element, *op, literal.clone()),
+                Err(_) => Node::Never,
             },
             Filter::ValuePath(p, inner) => match self.resolve(p, parent) {
-                Ok(r) => {
-                    let whole = Resolved {
+                Ok(r) => Node::ValuePath(
+                    Resolved {
                         urn: r.urn.clone(),
                         attr: r.attr.clone(),
                         sub: None,
-                    };
-                    elements(resource, &whole)
-                        .into_iter()
-                        .any(|element| self.matches_in(inner, element, Some(&r)))
-                }
-                Err(_) => false,
+                    },
+                    Box::new(self.prepare_in(inner, Some(&r))),
+                ),
+                Err(_) => Node::Never,
             },
         }
     }
 }
 
+/// A filter with its paths resolved against the schemas.
+pub struct PreparedFilter(Node);
+
+enum Node {
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    /// A path the schemas do not know: matches nothing.
+    Never,
+    /// The path, and whether it is relative to one element of a value filter.
+    Present(Resolved, bool),
+    Compare(Resolved, bool, CompareOp, CompValue),
+    /// The whole multi-valued attribute, and the filter on its elements.
+    ValuePath(Resolved, Box<Node>),
+}
+
+impl PreparedFilter {
+    /// Whether `resource` (or the element, inside a value filter) matches.
+    pub fn matches(&self, resource: &Value) -> bool {
+        self.0.matches(resource)
+    }
+}
+
+impl Node {
+    fn matches(&self, resource: &Value) -> bool {
+        match self {
+            Node::And(a, b) => a.matches(resource) && b.matches(resource),
+            Node::Or(a, b) => a.matches(resource) || b.matches(resource),
+            Node::Not(a) => !a.matches(resource),
+            Node::Never => false,
+            Node::Present(r, in_element) => element_values(resource, r, *in_element)
+                .into_iter()
+                .any(present),
+            Node::Compare(r, in_element, op, literal) => {
+                let values = element_values(resource, r, *in_element);
+                let leaf = r.leaf();
+                if *op == CompareOp::Ne {
+                    // Multi-valued ne: no value equals the literal.
+                    let null_and_absent = values.is_empty() && matches!(literal, CompValue::Null);
+                    let any_equal = values
+                        .iter()
+                        .any(|v| compare(leaf, CompareOp::Eq, v, literal));
+                    !(any_equal || null_and_absent)
+                } else if values.is_empty() {
+                    *op == CompareOp::Eq && matches!(literal, CompValue::Null)
+                } else {
+                    values.iter().any(|v| compare(leaf, *op, v, literal))
+                }
+            }
+            Node::ValuePath(whole, inner) => elements(resource, whole)
+                .into_iter()
+                .any(|element| inner.matches(element)),
+        }
+    }
+}
+
 /// Inside a value filter `resource` is one element; outside, the whole resource.
-fn element_values<'v>(
-    resource: &'v Value,
-    r: &Resolved,
-    parent: Option<&Resolved>,
-) -> Vec<&'v Value> {
-    match (parent, &r.sub) {
-        (Some(_), Some(sub)) => resource
+fn element_values<'v>(resource: &'v Value, r: &Resolved, in_element: bool) -> Vec<&'v Value> {
+    match (in_element, &r.sub) {
+        (true, Some(sub)) => resource
             .as_object()
             .and_then(|o| get_ci(o, &sub.name))
             .filter(|v| !v.is_null())
