@@ -329,9 +329,23 @@ impl ScimContext {
         rec: &ResourceRecord,
         with_links: bool,
     ) -> Result<Value, ScimError> {
-        let mut obj = rec.data.clone();
-        obj.insert("id".into(), Value::String(rec.id.clone()));
-        obj.insert("schemas".into(), json!(rec.schemas));
+        self.render_owned(view, kind, rec.clone(), with_links)
+    }
+
+    /// `render`, taking the record's data instead of copying it (list pages).
+    pub(crate) fn render_owned(
+        &self,
+        view: &View<'_>,
+        kind: ResourceKind,
+        mut rec: ResourceRecord,
+        with_links: bool,
+    ) -> Result<Value, ScimError> {
+        let meta = self.meta(kind, &rec);
+        let mut obj = std::mem::take(&mut rec.data);
+        obj.insert(
+            "schemas".into(),
+            Value::from(std::mem::take(&mut rec.schemas)),
+        );
         let t = self.tenant.id;
         if with_links {
             match kind {
@@ -365,7 +379,8 @@ impl ScimContext {
                 }
             }
         }
-        obj.insert("meta".into(), self.meta(kind, rec));
+        obj.insert("meta".into(), meta);
+        obj.insert("id".into(), Value::String(rec.id));
         Ok(Value::Object(obj))
     }
 }
@@ -548,10 +563,11 @@ impl Directory {
             ResourceKind::User => projection.includes(&resolver, "groups"),
             ResourceKind::Group => projection.includes(&resolver, "members"),
         };
-        let body = ctx.render(&view, kind, &rec, links)?;
+        let etag = etag(rec.version);
+        let body = ctx.render_owned(&view, kind, rec, links)?;
         Ok(Rendered {
             body: projection.apply(&resolver, body),
-            etag: etag(rec.version),
+            etag,
         })
     }
 
@@ -829,7 +845,7 @@ impl Directory {
             let Some(rec) = view.resource(store_kind(hit.kind), t, &hit.id)? else {
                 continue;
             };
-            let doc = ctx.render(&view, hit.kind, &rec, links)?;
+            let doc = ctx.render_owned(&view, hit.kind, rec, links)?;
             resources.push(query.projection.apply(&resolver, doc));
         }
         body.insert("Resources".into(), Value::Array(resources));
@@ -968,9 +984,11 @@ impl Directory {
             ResourceKind::User => query.projection.includes(&resolver, "groups"),
             ResourceKind::Group => query.projection.includes(&resolver, "members"),
         };
+        let first_id = records.first().map(|r| r.id.clone());
+        let last_id = records.last().map(|r| r.id.clone());
         let mut resources = Vec::with_capacity(records.len());
-        for rec in &records {
-            let body = ctx.render(view, kind, rec, links)?;
+        for rec in records {
+            let body = ctx.render_owned(view, kind, rec, links)?;
             resources.push(query.projection.apply(&resolver, body));
         }
         let mut body = Map::new();
@@ -978,15 +996,15 @@ impl Directory {
         body.insert("totalResults".into(), json!(total));
         body.insert("itemsPerPage".into(), json!(resources.len()));
         if cursor_mode {
-            if more && let Some(last) = records.last() {
-                let key = format!("{prefix}{}", last.id);
+            if more && let Some(last) = last_id {
+                let key = format!("{prefix}{last}");
                 body.insert(
                     "nextCursor".into(),
                     json!(encode_cursor(&CursorPos::After(key))),
                 );
             }
-            if let (true, Some(first)) = (after.is_some(), records.first()) {
-                let key = format!("{prefix}{}", first.id);
+            if let (true, Some(first)) = (after.is_some(), first_id) {
+                let key = format!("{prefix}{first}");
                 body.insert(
                     "previousCursor".into(),
                     json!(encode_cursor(&CursorPos::Before(key))),
@@ -1029,7 +1047,7 @@ impl Directory {
             if rec.deleted_ms.is_some() && !query.include_deleted {
                 continue;
             }
-            let doc = ctx.render(view, kind, &rec, links)?;
+            let doc = ctx.render_owned(view, kind, rec, links)?;
             if filter.is_some_and(|f| !resolver.matches(f, &doc)) {
                 continue;
             }

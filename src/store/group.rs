@@ -3,8 +3,8 @@
 //! Each caller applies its own closure, in turn, to the open batch transaction
 //! (so closures may borrow from the caller's stack), then waits until the batch
 //! is committed and fsynced before it answers. The last caller of a batch (no
-//! one else queued, or the batch is full) commits it; callers that arrive
-//! during that commit form the next batch.
+//! other caller has arrived and not yet applied, or the batch is full) commits
+//! it; callers that arrive during that commit form the next batch.
 //!
 //! Isolation: closures run one at a time and see the writes of the batch before
 //! them, exactly as if each had its own transaction in that order. A closure
@@ -15,7 +15,7 @@
 //! batch. Every retry removes the failing request, so retries end.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use redb::{Database, Durability};
@@ -40,8 +40,6 @@ struct State {
     ending: Ending,
     /// Closures applied in the open batch.
     applied: usize,
-    /// Callers waiting for their turn.
-    queued: usize,
     committing: bool,
 }
 
@@ -50,6 +48,9 @@ pub(super) struct GroupCommit {
     state: Mutex<State>,
     turn: Condvar,
     max_batch: usize,
+    /// Callers inside `write` that have not applied their closure yet,
+    /// counted before they take the lock: a batch waits for them.
+    arrived: AtomicUsize,
     commits: AtomicU64,
     writes: AtomicU64,
     config_generation: AtomicU64,
@@ -63,11 +64,11 @@ impl GroupCommit {
                 tx: None,
                 ending: Arc::default(),
                 applied: 0,
-                queued: 0,
                 committing: false,
             }),
             turn: Condvar::new(),
             max_batch: max_batch.max(1),
+            arrived: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             config_generation: AtomicU64::new(0),
@@ -118,12 +119,11 @@ impl GroupCommit {
         mut f: impl FnMut(&mut Tx) -> Result<T, E>,
     ) -> Result<T, E> {
         loop {
+            let arrival = Arrival::new(&self.arrived);
             let mut st = self.lock();
-            st.queued += 1;
             while st.committing {
                 st = self.wait(st);
             }
-            st.queued -= 1;
             if st.tx.is_none() {
                 let mut inner = match db.begin_write() {
                     Ok(inner) => inner,
@@ -149,6 +149,7 @@ impl GroupCommit {
             tx.dirty = false;
             let result = catch_unwind(AssertUnwindSafe(|| f(tx)));
             let dirtied = tx.dirty;
+            drop(arrival);
             st.applied += 1;
             self.writes.fetch_add(1, Ordering::Relaxed);
             let value = match result {
@@ -163,7 +164,7 @@ impl GroupCommit {
                     resume_unwind(panic)
                 }
             };
-            if st.queued == 0 || st.applied >= self.max_batch {
+            if self.arrived.load(Ordering::SeqCst) == 0 || st.applied >= self.max_batch {
                 let Some(tx) = st.tx.take() else {
                     continue;
                 };
@@ -207,5 +208,22 @@ impl GroupCommit {
                 _ => return value,
             }
         }
+    }
+}
+
+/// Counts a caller in `arrived` until it is dropped (after applying, or on any
+/// early return).
+struct Arrival<'a>(&'a AtomicUsize);
+
+impl<'a> Arrival<'a> {
+    fn new(arrived: &'a AtomicUsize) -> Arrival<'a> {
+        arrived.fetch_add(1, Ordering::SeqCst);
+        Arrival(arrived)
+    }
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
