@@ -748,6 +748,7 @@ fn one_member_change_on_a_100k_member_group() {
                         Kind::User,
                         tenant,
                         &record(id.clone(), json!({"userName": id})),
+                        None,
                     )?;
                     tx.add_member(tenant, group_id, &id, "User")?;
                 }
@@ -755,6 +756,7 @@ fn one_member_change_on_a_100k_member_group() {
                     Kind::Group,
                     tenant,
                     &record(group_id.into(), json!({"displayName": "Everyone"})),
+                    None,
                 )
             })
             .unwrap();

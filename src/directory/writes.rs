@@ -54,6 +54,29 @@ fn active(data: &Map<String, Value>) -> bool {
     data.get("active") != Some(&Value::Bool(false))
 }
 
+/// A SCIM write ready to run in a store transaction. It owns what it needs,
+/// so it can run on the caller's thread (`Store::write`) or be queued for the
+/// writer thread (`Store::write_queued`); it may run more than once.
+pub trait ScimWrite<T>: FnMut(&mut Tx) -> Result<T, ScimError> + Send + 'static {}
+
+impl<T, F: FnMut(&mut Tx) -> Result<T, ScimError> + Send + 'static> ScimWrite<T> for F {}
+
+/// What a create, replace or patch answers: the resource and leniency notes.
+pub type WriteOutcome = (Rendered, Vec<String>);
+
+/// Whether a request body carries a password anywhere (argon2 hashing is
+/// slow: such a request is prepared off the async workers).
+pub fn mentions_password(body: &Value) -> bool {
+    match body {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.to_ascii_lowercase().contains("password") || mentions_password(v)),
+        Value::Array(items) => items.iter().any(mentions_password),
+        Value::String(s) => s.to_ascii_lowercase().contains("password"),
+        _ => false,
+    }
+}
+
 impl Directory {
     /// Creates a User or Group; a POST matching a soft-deleted one (same userName,
     /// externalId or group displayName) revives that record under its old id.
@@ -62,11 +85,22 @@ impl Directory {
         ctx: &ScimContext,
         kind: ResourceKind,
         body: &Value,
-    ) -> Result<(Rendered, Vec<String>), ScimError> {
+    ) -> Result<WriteOutcome, ScimError> {
+        self.store
+            .write(self.create_write(ctx.clone(), kind, body)?)
+    }
+
+    /// Prepares `scim_create` (validation and password hashing happen here).
+    pub fn create_write(
+        &self,
+        ctx: ScimContext,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<impl ScimWrite<WriteOutcome> + use<>, ScimError> {
         let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
         let password_hash = hashed(&normalized)?;
         let t = ctx.tenant.id;
-        self.store.write(|tx| {
+        Ok(move |tx: &mut Tx| {
             let mut notes = normalized.notes.clone();
             let keys = index_keys(kind, &normalized.data);
             let view = tx.view();
@@ -106,8 +140,8 @@ impl Directory {
                     .unwrap_or_default(),
                 old: tombstone,
             };
-            let rec = self.commit(tx, ctx, change, &mut notes)?;
-            Ok((rendered(tx, ctx, kind, &rec, true)?, notes))
+            let rec = commit(tx, &ctx, change, &mut notes)?;
+            Ok((rendered(tx, &ctx, kind, rec, true)?, notes))
         })
     }
 
@@ -119,17 +153,31 @@ impl Directory {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
-    ) -> Result<(Rendered, Vec<String>), ScimError> {
+    ) -> Result<WriteOutcome, ScimError> {
+        let write = self.replace_write(ctx.clone(), kind, id, body, if_match)?;
+        self.store.write(write)
+    }
+
+    /// Prepares `scim_replace`.
+    pub fn replace_write(
+        &self,
+        ctx: ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<impl ScimWrite<WriteOutcome> + use<>, ScimError> {
         let normalized = normalize(kind, &ctx.registry, body, ctx.leniency)?;
         let password_hash = hashed(&normalized)?;
         let t = ctx.tenant.id;
-        self.store.write(|tx| {
+        let (id, if_match) = (id.to_string(), if_match.map(str::to_string));
+        Ok(move |tx: &mut Tx| {
             let mut notes = normalized.notes.clone();
-            let old = live(tx, kind, t, id)?;
-            check_precondition(if_match, old.version)?;
+            let old = live(tx, kind, t, &id)?;
+            check_precondition(if_match.as_deref(), old.version)?;
             let change = Change {
                 kind,
-                id: id.to_string(),
+                id: id.clone(),
                 schemas: normalized.schemas.clone(),
                 data: normalized.data.clone(),
                 password_hash: password_hash.clone().or(old.password_hash.clone()),
@@ -142,8 +190,8 @@ impl Directory {
                 },
                 old: Some(old),
             };
-            let rec = self.commit(tx, ctx, change, &mut notes)?;
-            Ok((rendered(tx, ctx, kind, &rec, true)?, notes))
+            let rec = commit(tx, &ctx, change, &mut notes)?;
+            Ok((rendered(tx, &ctx, kind, rec, true)?, notes))
         })
     }
 
@@ -158,11 +206,24 @@ impl Directory {
         body: &Value,
         if_match: Option<&str>,
         with_members: bool,
-    ) -> Result<(Rendered, Vec<String>), ScimError> {
+    ) -> Result<WriteOutcome, ScimError> {
+        let write = self.patch_write(ctx.clone(), kind, id, body, if_match, with_members)?;
+        self.store.write(write)
+    }
+
+    /// Prepares `scim_patch` (a password in it is hashed here).
+    pub fn patch_write(
+        &self,
+        ctx: ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        with_members: bool,
+    ) -> Result<impl ScimWrite<WriteOutcome> + use<>, ScimError> {
         let mut parse_notes = Vec::new();
         let ops = patch::parse_request(body, &mut parse_notes)?;
         let t = ctx.tenant.id;
-        // A password in a PATCH is hashed outside the transaction (argon2 is slow).
         let new_password = ops.iter().find_map(|op| {
             let direct = op
                 .path
@@ -187,12 +248,13 @@ impl Directory {
             ),
             _ => None,
         };
-        self.store.write(|tx| {
+        let (id, if_match) = (id.to_string(), if_match.map(str::to_string));
+        Ok(move |tx: &mut Tx| {
             let mut notes = parse_notes.clone();
-            let old = live(tx, kind, t, id)?;
-            check_precondition(if_match, old.version)?;
+            let old = live(tx, kind, t, &id)?;
+            check_precondition(if_match.as_deref(), old.version)?;
             let mut doc = old.data.clone();
-            let outcome = patch::apply(kind, &ctx.registry, id, &mut doc, &ops)?;
+            let outcome = patch::apply(kind, &ctx.registry, &id, &mut doc, &ops)?;
             notes.extend(outcome.notes);
             // Validate the result like a PUT: types, required attributes, coercions.
             let mut full = doc;
@@ -202,16 +264,16 @@ impl Directory {
             notes.extend(normalized.notes);
             let change = Change {
                 kind,
-                id: id.to_string(),
+                id: id.clone(),
                 schemas: normalized.schemas,
                 data: normalized.data,
                 password_hash: password_hash.clone().or(old.password_hash.clone()),
                 members: outcome.members,
                 old: Some(old),
             };
-            let rec = self.commit(tx, ctx, change, &mut notes)?;
+            let rec = commit(tx, &ctx, change, &mut notes)?;
             let links = kind == ResourceKind::User || with_members;
-            Ok((rendered(tx, ctx, kind, &rec, links)?, notes))
+            Ok((rendered(tx, &ctx, kind, rec, links)?, notes))
         })
     }
 
@@ -224,11 +286,24 @@ impl Directory {
         id: &str,
         if_match: Option<&str>,
     ) -> Result<(), ScimError> {
+        self.store.write(self.delete_write(ctx, kind, id, if_match))
+    }
+
+    /// Prepares `scim_delete`.
+    pub fn delete_write(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> impl ScimWrite<()> + use<> {
         let t = ctx.tenant.id;
         let hard = ctx.tenant.delete_policy == "hard";
-        self.store.write(|tx| {
+        let (id, if_match) = (id.to_string(), if_match.map(str::to_string));
+        move |tx: &mut Tx| {
+            let id = id.as_str();
             let old = live(tx, kind, t, id)?;
-            check_precondition(if_match, old.version)?;
+            check_precondition(if_match.as_deref(), old.version)?;
             for gid in tx.view().groups_of(t, id)? {
                 tx.remove_member(t, &gid, id)?;
                 tx.append_event(
@@ -258,160 +333,158 @@ impl Directory {
             count(tx, t, kind, -1)?;
             tx.append_event(t, &event(kind, id, "deleted", old.version + 1, None))?;
             Ok(())
-        })
+        }
+    }
+}
+
+/// Commits a change: uniqueness, memberships, the row, indexes and events.
+fn commit(
+    tx: &mut Tx,
+    ctx: &ScimContext,
+    change: Change,
+    notes: &mut Vec<String>,
+) -> Result<ResourceRecord, ScimError> {
+    let t = ctx.tenant.id;
+    let kind = change.kind;
+    let id = change.id.as_str();
+    let keys = index_keys(kind, &change.data);
+    check_unique(tx, ctx, kind, &keys, id)?;
+
+    let mut member_events = Vec::new();
+    for op in &change.members {
+        apply_member_op(tx, ctx, id, op, notes, &mut member_events)?;
     }
 
-    /// Commits a change: uniqueness, memberships, the row, indexes and events.
-    fn commit(
-        &self,
-        tx: &mut Tx,
-        ctx: &ScimContext,
-        change: Change,
-        notes: &mut Vec<String>,
-    ) -> Result<ResourceRecord, ScimError> {
-        let t = ctx.tenant.id;
-        let kind = change.kind;
-        let id = change.id.as_str();
-        let keys = index_keys(kind, &change.data);
-        check_unique(tx, ctx, kind, &keys, id)?;
-
-        let mut member_events = Vec::new();
-        for op in &change.members {
-            self.apply_member_op(tx, ctx, id, op, notes, &mut member_events)?;
-        }
-
-        let now = now_ms();
-        let (old_keys, created_ms, version) = match &change.old {
-            Some(old) => {
-                let mut k = index_keys(kind, &old.data);
-                if old.deleted_ms.is_some() {
-                    k.emails.clear();
-                }
-                (k, old.created_ms, old.version + 1)
+    let now = now_ms();
+    let (old_keys, created_ms, version) = match &change.old {
+        Some(old) => {
+            let mut k = index_keys(kind, &old.data);
+            if old.deleted_ms.is_some() {
+                k.emails.clear();
             }
-            None => (Default::default(), now, 1),
-        };
-        let rec = ResourceRecord {
-            id: id.to_string(),
-            schemas: change.schemas,
-            data: change.data,
-            password_hash: change.password_hash,
-            created_ms,
-            modified_ms: change.old.as_ref().map_or(now, |o| now.max(o.modified_ms)),
-            version,
-            deleted_ms: None,
-        };
-        let previous_modified_ms = change.old.as_ref().map(|o| o.modified_ms);
-        tx.put_resource(store_kind(kind), t, &rec, previous_modified_ms)?;
-        write_indexes(tx, t, kind, &old_keys, &keys, id)?;
-        if change.old.as_ref().is_none_or(|o| o.deleted_ms.is_some()) {
-            count(tx, t, kind, 1)?;
+            (k, old.created_ms, old.version + 1)
         }
-
-        let action = match &change.old {
-            None => "created",
-            Some(old) if old.deleted_ms.is_some() => "revived",
-            Some(old) if kind == ResourceKind::User && active(&old.data) && !active(&rec.data) => {
-                "deactivated"
-            }
-            Some(old) if kind == ResourceKind::User && !active(&old.data) && active(&rec.data) => {
-                "reactivated"
-            }
-            Some(_) => "updated",
-        };
-        tx.append_event(t, &event(kind, id, action, version, None))?;
-        for (action, member) in member_events {
-            tx.append_event(t, &event(kind, id, action, version, Some(&member)))?;
-        }
-        Ok(rec)
+        None => (Default::default(), now, 1),
+    };
+    let rec = ResourceRecord {
+        id: id.to_string(),
+        schemas: change.schemas,
+        data: change.data,
+        password_hash: change.password_hash,
+        created_ms,
+        modified_ms: change.old.as_ref().map_or(now, |o| now.max(o.modified_ms)),
+        version,
+        deleted_ms: None,
+    };
+    let previous_modified_ms = change.old.as_ref().map(|o| o.modified_ms);
+    tx.put_resource(store_kind(kind), t, &rec, previous_modified_ms)?;
+    write_indexes(tx, t, kind, &old_keys, &keys, id)?;
+    if change.old.as_ref().is_none_or(|o| o.deleted_ms.is_some()) {
+        count(tx, t, kind, 1)?;
     }
 
-    /// Applies one membership change row by row: O(log n) per member in the group's size.
-    fn apply_member_op(
-        &self,
-        tx: &mut Tx,
-        ctx: &ScimContext,
-        group: &str,
-        op: &MemberOp,
-        notes: &mut Vec<String>,
-        events: &mut Vec<(&'static str, String)>,
-    ) -> Result<(), ScimError> {
-        let t = ctx.tenant.id;
-        let mut add = |tx: &mut Tx,
-                       refs: &[MemberRef],
-                       events: &mut Vec<(&'static str, String)>|
-         -> Result<(), ScimError> {
-            let (known, unknown) = resolve_members(&tx.view(), t, group, refs)?;
-            if !unknown.is_empty() {
-                if ctx.tenant.unknown_members == "reject" {
-                    return Err(ScimError::typed(
-                        400,
-                        "invalidValue",
-                        format!("unknown member id(s): {}", unknown.join(", ")),
-                    ));
-                }
-                notes.push(format!(
-                    "skipped unknown member id(s): {}",
-                    unknown.join(", ")
+    let action = match &change.old {
+        None => "created",
+        Some(old) if old.deleted_ms.is_some() => "revived",
+        Some(old) if kind == ResourceKind::User && active(&old.data) && !active(&rec.data) => {
+            "deactivated"
+        }
+        Some(old) if kind == ResourceKind::User && !active(&old.data) && active(&rec.data) => {
+            "reactivated"
+        }
+        Some(_) => "updated",
+    };
+    tx.append_event(t, &event(kind, id, action, version, None))?;
+    for (action, member) in member_events {
+        tx.append_event(t, &event(kind, id, action, version, Some(&member)))?;
+    }
+    Ok(rec)
+}
+
+/// Applies one membership change row by row: O(log n) per member in the group's size.
+fn apply_member_op(
+    tx: &mut Tx,
+    ctx: &ScimContext,
+    group: &str,
+    op: &MemberOp,
+    notes: &mut Vec<String>,
+    events: &mut Vec<(&'static str, String)>,
+) -> Result<(), ScimError> {
+    let t = ctx.tenant.id;
+    let mut add = |tx: &mut Tx,
+                   refs: &[MemberRef],
+                   events: &mut Vec<(&'static str, String)>|
+     -> Result<(), ScimError> {
+        let (known, unknown) = resolve_members(&tx.view(), t, group, refs)?;
+        if !unknown.is_empty() {
+            if ctx.tenant.unknown_members == "reject" {
+                return Err(ScimError::typed(
+                    400,
+                    "invalidValue",
+                    format!("unknown member id(s): {}", unknown.join(", ")),
                 ));
             }
-            for (mid, mtype) in known {
-                if tx.add_member(t, group, &mid, mtype)? {
-                    events.push(("member.added", mid));
+            notes.push(format!(
+                "skipped unknown member id(s): {}",
+                unknown.join(", ")
+            ));
+        }
+        for (mid, mtype) in known {
+            if tx.add_member(t, group, &mid, mtype)? {
+                events.push(("member.added", mid));
+            }
+        }
+        Ok(())
+    };
+    match op {
+        MemberOp::Add(refs) => add(tx, refs, events)?,
+        MemberOp::Remove(ids) => {
+            for mid in ids {
+                if tx.remove_member(t, group, mid)? {
+                    events.push(("member.removed", mid.clone()));
                 }
             }
-            Ok(())
-        };
-        match op {
-            MemberOp::Add(refs) => add(tx, refs, events)?,
-            MemberOp::Remove(ids) => {
-                for mid in ids {
-                    if tx.remove_member(t, group, mid)? {
-                        events.push(("member.removed", mid.clone()));
-                    }
-                }
+        }
+        MemberOp::RemoveAll => {
+            for (mid, _) in tx.view().members(t, group)? {
+                tx.remove_member(t, group, &mid)?;
+                events.push(("member.removed", mid));
             }
-            MemberOp::RemoveAll => {
-                for (mid, _) in tx.view().members(t, group)? {
+        }
+        MemberOp::Replace(refs) => {
+            let wanted: std::collections::HashSet<&str> =
+                refs.iter().map(|m| m.value.as_str()).collect();
+            for (mid, _) in tx.view().members(t, group)? {
+                if !wanted.contains(mid.as_str()) {
                     tx.remove_member(t, group, &mid)?;
                     events.push(("member.removed", mid));
                 }
             }
-            MemberOp::Replace(refs) => {
-                let wanted: std::collections::HashSet<&str> =
-                    refs.iter().map(|m| m.value.as_str()).collect();
-                for (mid, _) in tx.view().members(t, group)? {
-                    if !wanted.contains(mid.as_str()) {
-                        tx.remove_member(t, group, &mid)?;
-                        events.push(("member.removed", mid));
-                    }
-                }
-                add(tx, refs, events)?;
-            }
-            MemberOp::RemoveWhere(filter) => {
-                let resolver = ctx.resolver(ResourceKind::Group);
-                let members_attr = ctx
-                    .registry
-                    .group
-                    .attr("members")
-                    .cloned()
-                    .ok_or_else(|| ScimError::new(500, "schema without members"))?;
-                let parent = Resolved {
-                    urn: None,
-                    attr: members_attr,
-                    sub: None,
-                };
-                for (mid, mtype) in tx.view().members(t, group)? {
-                    let element = json!({"value": mid, "type": mtype});
-                    if resolver.matches_element(filter, &element, &parent) {
-                        tx.remove_member(t, group, &mid)?;
-                        events.push(("member.removed", mid));
-                    }
+            add(tx, refs, events)?;
+        }
+        MemberOp::RemoveWhere(filter) => {
+            let resolver = ctx.resolver(ResourceKind::Group);
+            let members_attr = ctx
+                .registry
+                .group
+                .attr("members")
+                .cloned()
+                .ok_or_else(|| ScimError::new(500, "schema without members"))?;
+            let parent = Resolved {
+                urn: None,
+                attr: members_attr,
+                sub: None,
+            };
+            for (mid, mtype) in tx.view().members(t, group)? {
+                let element = json!({"value": mid, "type": mtype});
+                if resolver.matches_element(filter, &element, &parent) {
+                    tx.remove_member(t, group, &mid)?;
+                    events.push(("member.removed", mid));
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// A committed record as the client sees it, with its ETag.
@@ -419,12 +492,13 @@ fn rendered(
     tx: &Tx,
     ctx: &ScimContext,
     kind: ResourceKind,
-    rec: &ResourceRecord,
+    rec: ResourceRecord,
     links: bool,
 ) -> Result<Rendered, ScimError> {
+    let etag = etag(rec.version);
     Ok(Rendered {
-        body: ctx.render(&tx.view(), kind, rec, links)?,
-        etag: etag(rec.version),
+        body: ctx.render_owned(&tx.view(), kind, rec, links)?,
+        etag,
     })
 }
 

@@ -13,12 +13,15 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::throttle::AuthThrottle;
-use crate::directory::resources::{GroupRead, Rendered, none_match_hits};
+use crate::directory::resources::{GroupRead, Rendered, ScimContext, none_match_hits};
+use crate::directory::writes::{ScimWrite, WriteOutcome, mentions_password};
 use crate::directory::{AuthFailure, Directory, ScimPrincipal};
 use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::discovery::{self, service_provider_config};
 use crate::scim::error::ScimError;
+use crate::scim::filter::Resolver;
 use crate::scim::query::ListQuery;
+use crate::scim::resource::Projection;
 use crate::scim::schema::ResourceKind;
 use crate::store::records::AuditRecord;
 
@@ -515,17 +518,28 @@ async fn search(
 
 /// Checks the projection before writing (a bad `attributes` must not commit a
 /// write and then fail), runs the write, and projects its result.
-fn write_projected(
-    ctx: &crate::directory::resources::ScimContext,
+/// Runs a write: prepared here (or, when a password must be hashed, off the
+/// worker), then queued for the store's writer thread; the worker serves
+/// other requests until the write is durable. The projection is checked
+/// before anything is written and applied to the answer.
+async fn projected_write<W: ScimWrite<WriteOutcome>>(
+    dir: &web::Data<Directory>,
+    ctx: ScimContext,
     kind: ResourceKind,
-    projection: &crate::scim::resource::Projection,
-    write: impl FnOnce(
-        &crate::directory::resources::ScimContext,
-    ) -> Result<(Rendered, Vec<String>), ScimError>,
-) -> Result<(Rendered, Vec<String>), ScimError> {
-    let resolver = ctx.resolver(kind);
+    projection: &Projection,
+    body: Option<&Value>,
+    prepare: impl FnOnce(&Directory, ScimContext) -> Result<W, ScimError> + Send + 'static,
+) -> Result<WriteOutcome, ScimError> {
+    let registry = ctx.registry.clone();
+    let resolver = Resolver::new(&registry, kind);
     projection.check(&resolver)?;
-    let (mut rendered, notes) = write(ctx)?;
+    let write = if body.is_some_and(mentions_password) {
+        let dir = dir.clone();
+        blocking(move || prepare(&dir, ctx)).await?
+    } else {
+        prepare(dir, ctx)?
+    };
+    let (mut rendered, notes) = dir.store().write_queued(write).await?;
     rendered.body = projection.apply(&resolver, rendered.body);
     Ok((rendered, notes))
 }
@@ -539,11 +553,11 @@ async fn create(
     let caller = caller(&req)?;
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
-    let (rendered, notes) = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        write_projected(&ctx, kind, &projection, |ctx| {
-            dir.scim_create(ctx, kind, &body)
-        })
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let probe = mentions_password(&body).then_some(&body);
+    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, probe, {
+        let body = body.clone();
+        move |dir, ctx| dir.create_write(ctx, kind, &body)
     })
     .await?;
     note(&req, notes);
@@ -612,11 +626,11 @@ async fn replace(
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let if_match = header_value(&req, header::IF_MATCH);
-    let (rendered, notes) = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        write_projected(&ctx, kind, &projection, |ctx| {
-            dir.scim_replace(ctx, kind, &id, &body, if_match.as_deref())
-        })
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let probe = mentions_password(&body).then_some(&body);
+    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, probe, {
+        let body = body.clone();
+        move |dir, ctx| dir.replace_write(ctx, kind, &id, &body, if_match.as_deref())
     })
     .await?;
     note(&req, notes);
@@ -645,11 +659,11 @@ async fn patch(
     // Entra expects 204 from group PATCHes; everyone else gets the resource.
     let no_content =
         kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
-    let (rendered, notes) = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        write_projected(&ctx, kind, &projection, |ctx| {
-            dir.scim_patch(ctx, kind, &id, &body, if_match.as_deref(), with_members)
-        })
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let probe = mentions_password(&body).then_some(&body);
+    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, probe, {
+        let body = body.clone();
+        move |dir, ctx| dir.patch_write(ctx, kind, &id, &body, if_match.as_deref(), with_members)
     })
     .await?;
     note(&req, notes);
@@ -686,11 +700,9 @@ async fn delete(
     let caller = caller(&req)?;
     let id = resource_id(&req);
     let if_match = header_value(&req, header::IF_MATCH);
-    blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-        dir.scim_delete(&ctx, kind, &id, if_match.as_deref())
-    })
-    .await?;
+    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let write = dir.delete_write(&ctx, kind, &id, if_match.as_deref());
+    dir.store().write_queued(write).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

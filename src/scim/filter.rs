@@ -539,7 +539,7 @@ impl Resolved {
 pub struct Resolver<'a> {
     registry: &'a Registry,
     kind: ResourceKind,
-    common: Vec<Attribute>,
+    common: &'static [Attribute],
 }
 
 impl<'a> Resolver<'a> {

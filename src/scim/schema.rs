@@ -668,8 +668,14 @@ pub struct Registry {
     pub group_extensions: Vec<Schema>,
 }
 
-/// The common attributes every resource has (RFC 7643 §3.1).
-pub fn common_attributes() -> Vec<Attribute> {
+/// The common attributes every resource has (RFC 7643 §3.1), built once:
+/// every path resolution consults them.
+pub fn common_attributes() -> &'static [Attribute] {
+    static COMMON: std::sync::OnceLock<Vec<Attribute>> = std::sync::OnceLock::new();
+    COMMON.get_or_init(build_common_attributes)
+}
+
+fn build_common_attributes() -> Vec<Attribute> {
     let mut meta = s("meta", "Resource metadata.").read_only().sub(vec![
         s("resourceType", "The resource type.")
             .read_only()

@@ -13,9 +13,16 @@
 //! cannot be partly undone (redb savepoints need a clean transaction), so the
 //! batch is aborted and the callers already applied in it run again in a new
 //! batch. Every retry removes the failing request, so retries end.
+//!
+//! Async callers (the HTTP handlers) do not wait on a thread of their own:
+//! they queue an owned closure for the writer thread and await its answer.
+//! The writer takes part in batches like any other caller, applying every
+//! queued request it finds (each isolated as above), and answers them once
+//! their batch is durable.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use redb::{Database, Durability};
@@ -55,6 +62,10 @@ pub(super) struct GroupCommit {
     writes: AtomicU64,
     config_generation: AtomicU64,
     resource_generation: AtomicU64,
+    /// Requests of async callers, waiting for the writer thread.
+    queue: Mutex<VecDeque<Box<dyn Queued>>>,
+    queued: Condvar,
+    stopping: AtomicBool,
 }
 
 impl GroupCommit {
@@ -73,6 +84,9 @@ impl GroupCommit {
             writes: AtomicU64::new(0),
             config_generation: AtomicU64::new(0),
             resource_generation: AtomicU64::new(0),
+            queue: Mutex::new(VecDeque::new()),
+            queued: Condvar::new(),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -225,5 +239,174 @@ impl<'a> Arrival<'a> {
 impl Drop for Arrival<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A queued write as the writer thread sees it.
+trait Queued: Send {
+    /// Runs the write in the batch transaction; false if it failed.
+    fn apply(&mut self, tx: &mut Tx) -> bool;
+    /// Answers the caller: its own result, or `commit_failure` if the batch
+    /// it was applied in could not be committed.
+    fn answer(self: Box<Self>, commit_failure: Option<&str>);
+}
+
+/// A typed queued write and where its answer goes.
+struct Request<F, T, E> {
+    f: F,
+    result: Option<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Queued for Request<F, T, E>
+where
+    F: FnMut(&mut Tx) -> Result<T, E> + Send,
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    fn apply(&mut self, tx: &mut Tx) -> bool {
+        self.result = None;
+        let result = (self.f)(tx);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn answer(self: Box<Self>, commit_failure: Option<&str>) {
+        let result = match (commit_failure, self.result) {
+            (Some(message), _) => Err(StoreError::Storage(message.to_string()).into()),
+            (None, Some(result)) => result,
+            // It panicked (the panic is in the log); its writes were aborted.
+            (None, None) => Err(StoreError::Storage("the write failed unexpectedly".into()).into()),
+        };
+        // A caller that went away (client disconnected) needs no answer.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Why the writer's share of a batch did not commit.
+enum WriterError {
+    /// One of its requests failed after writing: the batch was aborted.
+    Aborted,
+    Store(StoreError),
+}
+
+impl From<StoreError> for WriterError {
+    fn from(e: StoreError) -> Self {
+        WriterError::Store(e)
+    }
+}
+
+impl GroupCommit {
+    /// Queues `f` for the writer thread; the receiver gets its result once
+    /// the batch it ran in is durable (or failed).
+    pub(super) fn submit<T, E>(
+        &self,
+        f: impl FnMut(&mut Tx) -> Result<T, E> + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<Result<T, E>>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = Box::new(Request {
+            f,
+            result: None,
+            reply,
+        });
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(request);
+        self.queued.notify_one();
+        answer
+    }
+
+    /// Asks the writer thread to finish the queue and end.
+    pub(super) fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _guard = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        self.queued.notify_all();
+    }
+
+    fn next_queued(&self) -> Option<Box<dyn Queued>> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    /// Waits until a request is queued; false once stopping with nothing left.
+    fn wait_for_queued(&self) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        while queue.is_empty() {
+            if self.stopping.load(Ordering::SeqCst) {
+                return false;
+            }
+            queue = self.queued.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+        true
+    }
+
+    /// The writer thread: applies queued requests in batches until stopped.
+    pub(super) fn run_writer(&self, db: &Database) {
+        // Requests applied in the open batch; kept across a retry of it.
+        let mut applied: Vec<Box<dyn Queued>> = Vec::new();
+        while !applied.is_empty() || self.wait_for_queued() {
+            match self.write(db, |tx| self.apply_queued(tx, &mut applied)) {
+                Ok(()) => applied.drain(..).for_each(|request| request.answer(None)),
+                // The failed request is answered; the others run again.
+                Err(WriterError::Aborted) => {}
+                Err(WriterError::Store(e)) => {
+                    let message = e.to_string();
+                    for request in applied.drain(..) {
+                        request.answer(Some(&message));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the requests of a retried batch, then queued ones, up to a
+    /// batch's worth. A request that fails after writing is answered at once
+    /// and aborts the batch.
+    fn apply_queued(
+        &self,
+        tx: &mut Tx,
+        applied: &mut Vec<Box<dyn Queued>>,
+    ) -> Result<(), WriterError> {
+        let mut wrote = false;
+        let mut index = 0;
+        loop {
+            if index == applied.len() {
+                if applied.len() >= self.max_batch {
+                    break;
+                }
+                let next = self.next_queued().or_else(|| {
+                    // Let the request handlers run first (they share the
+                    // core): what they queue now joins this batch.
+                    std::thread::yield_now();
+                    self.next_queued()
+                });
+                match next {
+                    Some(request) => applied.push(request),
+                    None => break,
+                }
+                if index > 0 {
+                    self.writes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            tx.dirty = false;
+            let request = &mut applied[index];
+            let ok = catch_unwind(AssertUnwindSafe(|| request.apply(tx))).unwrap_or(false);
+            if !ok && tx.dirty {
+                applied.remove(index).answer(None);
+                return Err(WriterError::Aborted);
+            }
+            wrote |= tx.dirty;
+            index += 1;
+        }
+        tx.dirty = wrote;
+        Ok(())
     }
 }

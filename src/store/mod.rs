@@ -24,6 +24,7 @@ pub const DEFAULT_BATCH: usize = 64;
 const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
@@ -151,9 +152,11 @@ impl UniqueIndex {
 
 /// The open store.
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
-    group: GroupCommit,
+    group: Arc<GroupCommit>,
+    /// Applies the writes of async callers (`write_queued`).
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A write transaction: typed mutations. Reads go through `view()`.
@@ -210,10 +213,20 @@ impl Store {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.into()),
                 other => StoreError::Storage(format!("cannot open {}: {other}", path.display())),
             })?;
+        let db = Arc::new(db);
+        let group = Arc::new(GroupCommit::new(max_batch));
+        let writer = {
+            let (db, group) = (db.clone(), group.clone());
+            std::thread::Builder::new()
+                .name("roster-writer".into())
+                .spawn(move || group.run_writer(&db))
+                .map_err(|e| StoreError::Storage(format!("cannot start the writer: {e}")))?
+        };
         let store = Store {
             db,
             path: path.to_path_buf(),
-            group: GroupCommit::new(max_batch),
+            group,
+            writer: Some(writer),
         };
         store.migrate()?;
         Ok(store)
@@ -233,6 +246,24 @@ impl Store {
         f: impl FnMut(&mut Tx) -> Result<T, E>,
     ) -> Result<T, E> {
         self.group.write(&self.db, f)
+    }
+
+    /// `write` for async callers: `f` owns what it needs and runs on the
+    /// writer thread; the future resolves once its commit is durable.
+    pub fn write_queued<T, E>(
+        &self,
+        f: impl FnMut(&mut Tx) -> Result<T, E> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, E>> + 'static
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let answer = self.group.submit(f);
+        async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Storage("the writer stopped before answering".into()).into())
+            })
+        }
     }
 
     /// (durable commits, write requests applied) since the store was opened.
@@ -916,6 +947,15 @@ impl View<'_> {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.group.stop();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
 impl Tx {
     fn new(inner: WriteTransaction) -> Tx {
         Tx {
@@ -1338,6 +1378,92 @@ mod tests {
         assert!(commits < writes, "{commits} commits for {writes} writes");
         drop(store);
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut stored: Vec<u64> = store
+            .read()
+            .unwrap()
+            .tenants()
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        stored.sort();
+        expected.sort();
+        assert_eq!(stored, expected);
+    }
+
+    /// Writes queued for the writer thread batch with each other and with
+    /// direct writers; each is answered with its own outcome, and a queued
+    /// write that fails or panics after writing costs nobody else theirs.
+    #[test]
+    fn queued_writes_share_batches_and_stay_isolated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = std::sync::Arc::new(Store::open_with(&path, 16).unwrap());
+        let direct: Vec<_> = (0..4u64)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..50u64)
+                        .map(|round| {
+                            let id = 1 + i * 100 + round;
+                            let result = store.write(|tx| {
+                                tx.put_tenant(&tenant(id, &format!("d{id}")))?;
+                                if id % 9 == 4 {
+                                    return Err(StoreError::Corrupt("refused".into()));
+                                }
+                                Ok(())
+                            });
+                            (id, result.is_ok())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let answers: Vec<_> = (0..300u64)
+            .map(|i| {
+                let id = 10_000 + i;
+                let answer = store.write_queued(move |tx| {
+                    if id % 5 == 2 {
+                        // Refused before writing anything.
+                        return Err(StoreError::Corrupt("invalid".into()));
+                    }
+                    tx.put_tenant(&tenant(id, &format!("q{id}")))?;
+                    match id % 5 {
+                        1 => Err(StoreError::Corrupt("refused after writing".into())),
+                        3 if id % 7 == 0 => panic!("writer bug"),
+                        _ => Ok(id),
+                    }
+                });
+                (id, answer)
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut expected = Vec::new();
+        runtime.block_on(async {
+            for (id, answer) in answers {
+                let result = answer.await;
+                let kept = id % 5 != 1 && id % 5 != 2 && !(id % 5 == 3 && id % 7 == 0);
+                assert_eq!(result.is_ok(), kept, "queued write {id}: {result:?}");
+                if let Ok(answered) = result {
+                    assert_eq!(answered, id);
+                    expected.push(id);
+                }
+            }
+        });
+        for t in direct {
+            for (id, kept) in t.join().unwrap() {
+                assert_eq!(kept, id % 9 != 4);
+                if kept {
+                    expected.push(id);
+                }
+            }
+        }
+        let (commits, writes) = store.write_stats();
+        assert!(commits < writes, "{commits} commits for {writes} writes");
+        drop(store);
+        let store = Store::open(&path).unwrap();
         let mut stored: Vec<u64> = store
             .read()
             .unwrap()
