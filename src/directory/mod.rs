@@ -145,15 +145,36 @@ impl Directory {
         buffer.len() >= AUDIT_BATCH
     }
 
-    /// Writes the buffered audit rows (not fsynced: the next durable commit is).
+    /// Writes the buffered audit rows (lazily: see `Store::write_lazy`).
     pub fn flush_audit(&self) -> Result<(), DirectoryError> {
-        let rows =
-            std::mem::take(&mut *self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        let rows = self.take_audit_rows();
         if rows.is_empty() {
             return Ok(());
         }
-        self.store.write(|tx| tx.append_audits(&rows))?;
+        self.store.write_lazy(|tx| tx.append_audits(&rows))?;
         Ok(())
+    }
+
+    /// `flush_audit` for async callers: the rows are queued for the store's
+    /// writer thread; the future resolves once they are committed.
+    pub fn flush_audit_queued(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), DirectoryError>> + 'static {
+        let rows = self.take_audit_rows();
+        let written = (!rows.is_empty()).then(|| {
+            self.store
+                .write_queued_lazy(move |tx| tx.append_audits(&rows))
+        });
+        async move {
+            if let Some(written) = written {
+                written.await?;
+            }
+            Ok(())
+        }
+    }
+
+    fn take_audit_rows(&self) -> Vec<AuditRecord> {
+        std::mem::take(&mut *self.audit_buffer.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The newest audit rows, optionally of one tenant.

@@ -1019,6 +1019,17 @@ impl Directory {
         }))
     }
 
+    /// `scim_list` of a query `is_point_query` accepted (no second check).
+    pub fn scim_list_point(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<ListPage, ScimError> {
+        let view = self.store.read().map_err(DirectoryError::from)?;
+        self.list_point(ctx, &view, kind, query)
+    }
+
     /// A list answered from a unique index (see `is_point_query`): each
     /// candidate is read, rendered and matched once.
     fn list_point(

@@ -240,13 +240,10 @@ async fn authenticate(
     audit.status = Some(status);
     audit.outcome = if status < 400 { "ok" } else { "error" }.into();
     audit.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-    // Queued in memory; every AUDIT_BATCH rows are written off the async worker.
+    // Queued in memory; every AUDIT_BATCH rows go to the store's writer thread.
     // Best effort: a failed audit write must not turn a served request into an error.
-    if dir.queue_audit(audit) {
-        let written = web::block(move || dir.flush_audit()).await;
-        if !matches!(written, Ok(Ok(()))) {
-            tracing::warn!("could not write the audit rows of SCIM requests");
-        }
+    if dir.queue_audit(audit) && dir.flush_audit_queued().await.is_err() {
+        tracing::warn!("could not write the audit rows of SCIM requests");
     }
     Ok(response)
 }
@@ -491,8 +488,8 @@ async fn list(
     let query = ListQuery::from_params(&query_params(&req)?)?;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     // A lookup by a unique index reads a row or two: cheaper than a thread hop.
-    let page = if dir.is_point_query(&ctx, kind, &query) {
-        dir.scim_list(&ctx, &[kind], &query)?
+    let page = if query.cursor.is_none() && dir.is_point_query(&ctx, kind, &query) {
+        dir.scim_list_point(&ctx, kind, &query)?
     } else {
         blocking(move || dir.scim_list(&ctx, &[kind], &query)).await?
     };

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 
@@ -40,6 +41,9 @@ enum Outcome {
 }
 
 type Ending = Arc<OnceLock<Outcome>>;
+
+/// How long a batch of lazy writes alone may stay off the disk.
+pub const LAZY_WINDOW: Duration = Duration::from_secs(1);
 
 struct State {
     tx: Option<Tx>,
@@ -66,6 +70,8 @@ pub(super) struct GroupCommit {
     queue: Mutex<VecDeque<Box<dyn Queued>>>,
     queued: Condvar,
     stopping: AtomicBool,
+    /// When a commit last reached the disk.
+    last_durable: Mutex<Instant>,
 }
 
 impl GroupCommit {
@@ -87,6 +93,7 @@ impl GroupCommit {
             queue: Mutex::new(VecDeque::new()),
             queued: Condvar::new(),
             stopping: AtomicBool::new(false),
+            last_durable: Mutex::new(Instant::now()),
         }
     }
 
@@ -104,6 +111,14 @@ impl GroupCommit {
 
     pub(super) fn resource_generation(&self) -> u64 {
         self.resource_generation.load(Ordering::Acquire)
+    }
+
+    fn durable_commit_due(&self) -> bool {
+        self.last_durable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            >= LAZY_WINDOW
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -126,10 +141,12 @@ impl GroupCommit {
         self.turn.notify_all();
     }
 
-    /// Applies `f` in the open batch and returns once that batch is durable.
+    /// Applies `f` in the open batch and returns once that batch is committed
+    /// (on disk, if `durable`).
     pub(super) fn write<T, E: From<StoreError>>(
         &self,
         db: &Database,
+        durable: bool,
         mut f: impl FnMut(&mut Tx) -> Result<T, E>,
     ) -> Result<T, E> {
         loop {
@@ -161,6 +178,7 @@ impl GroupCommit {
                 continue;
             };
             tx.dirty = false;
+            tx.durable |= durable;
             let result = catch_unwind(AssertUnwindSafe(|| f(tx)));
             let dirtied = tx.dirty;
             drop(arrival);
@@ -186,8 +204,17 @@ impl GroupCommit {
                 drop(st);
                 let config_changed = tx.config_changed;
                 let resources_changed = tx.resources_changed;
-                let committed = tx.inner.commit();
-                self.commits.fetch_add(1, Ordering::Relaxed);
+                let mut inner = tx.inner;
+                let durable = tx.durable || self.durable_commit_due();
+                if !durable {
+                    // Only lazy rows: the next durable commit persists them.
+                    let _ = inner.set_durability(Durability::None);
+                }
+                let committed = inner.commit();
+                if durable && committed.is_ok() {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    *self.last_durable.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                }
                 if config_changed {
                     // Before anyone in the batch answers: their next request must
                     // not be served from a cache of the old configuration.
@@ -244,6 +271,8 @@ impl Drop for Arrival<'_> {
 
 /// A queued write as the writer thread sees it.
 trait Queued: Send {
+    /// Whether its commit must be on disk before it is answered.
+    fn durable(&self) -> bool;
     /// Runs the write in the batch transaction; false if it failed.
     fn apply(&mut self, tx: &mut Tx) -> bool;
     /// Answers the caller: its own result, or `commit_failure` if the batch
@@ -253,6 +282,7 @@ trait Queued: Send {
 
 /// A typed queued write and where its answer goes.
 struct Request<F, T, E> {
+    durable: bool,
     f: F,
     result: Option<Result<T, E>>,
     reply: tokio::sync::oneshot::Sender<Result<T, E>>,
@@ -264,6 +294,10 @@ where
     T: Send,
     E: From<StoreError> + Send,
 {
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
     fn apply(&mut self, tx: &mut Tx) -> bool {
         self.result = None;
         let result = (self.f)(tx);
@@ -302,6 +336,7 @@ impl GroupCommit {
     /// the batch it ran in is durable (or failed).
     pub(super) fn submit<T, E>(
         &self,
+        durable: bool,
         f: impl FnMut(&mut Tx) -> Result<T, E> + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<Result<T, E>>
     where
@@ -310,6 +345,7 @@ impl GroupCommit {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = Box::new(Request {
+            durable,
             f,
             result: None,
             reply,
@@ -353,7 +389,7 @@ impl GroupCommit {
         // Requests applied in the open batch; kept across a retry of it.
         let mut applied: Vec<Box<dyn Queued>> = Vec::new();
         while !applied.is_empty() || self.wait_for_queued() {
-            match self.write(db, |tx| self.apply_queued(tx, &mut applied)) {
+            match self.write(db, false, |tx| self.apply_queued(tx, &mut applied)) {
                 Ok(()) => applied.drain(..).for_each(|request| request.answer(None)),
                 // The failed request is answered; the others run again.
                 Err(WriterError::Aborted) => {}
@@ -398,6 +434,7 @@ impl GroupCommit {
             }
             tx.dirty = false;
             let request = &mut applied[index];
+            tx.durable |= request.durable();
             let ok = catch_unwind(AssertUnwindSafe(|| request.apply(tx))).unwrap_or(false);
             if !ok && tx.dirty {
                 applied.remove(index).answer(None);

@@ -164,6 +164,9 @@ pub struct Tx {
     inner: WriteTransaction,
     /// Whether a table was opened for writing (see `group`).
     dirty: bool,
+    /// Whether a member of the batch needs its commit on disk before it is
+    /// answered (all but `write_lazy` callers do).
+    durable: bool,
     /// Whether tenants, credentials or keys changed (caches must reload).
     config_changed: bool,
     /// Whether users or groups were added, changed or removed.
@@ -245,7 +248,18 @@ impl Store {
         &self,
         f: impl FnMut(&mut Tx) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.group.write(&self.db, f)
+        self.group.write(&self.db, true, f)
+    }
+
+    /// `write` for rows that may be lost in a crash (audit rows of reads): the
+    /// commit is not fsynced unless a durable write shares it or the last
+    /// durable commit is older than `LAZY_WINDOW`; the next durable commit
+    /// persists it.
+    pub fn write_lazy<T, E: From<StoreError>>(
+        &self,
+        f: impl FnMut(&mut Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.group.write(&self.db, false, f)
     }
 
     /// `write` for async callers: `f` owns what it needs and runs on the
@@ -258,7 +272,24 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let answer = self.group.submit(f);
+        let answer = self.group.submit(true, f);
+        async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Storage("the writer stopped before answering".into()).into())
+            })
+        }
+    }
+
+    /// `write_lazy` for async callers (as `write_queued`).
+    pub fn write_queued_lazy<T, E>(
+        &self,
+        f: impl FnMut(&mut Tx) -> Result<T, E> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, E>> + 'static
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let answer = self.group.submit(false, f);
         async move {
             answer.await.unwrap_or_else(|_| {
                 Err(StoreError::Storage("the writer stopped before answering".into()).into())
@@ -961,6 +992,7 @@ impl Tx {
         Tx {
             inner,
             dirty: false,
+            durable: false,
             config_changed: false,
             resources_changed: false,
         }
