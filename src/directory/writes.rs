@@ -30,6 +30,8 @@ struct Change {
     members: Vec<MemberOp>,
     /// The stored record being replaced (live or tombstone).
     old: Option<ResourceRecord>,
+    /// Whether the caller already found its unique keys unowned.
+    keys_free: bool,
 }
 
 fn event(
@@ -111,6 +113,7 @@ impl Directory {
             if let Some(ext) = &keys.external_id {
                 owners.extend(view.index_get(UniqueIndex::UserExternalId, t, ext)?);
             }
+            let keys_free = owners.is_empty();
             let mut tombstone = None;
             for owner in owners {
                 if let Some(rec) = view.resource(store_kind(kind), t, &owner)?
@@ -139,9 +142,12 @@ impl Directory {
                     .map(|m| vec![MemberOp::Replace(m)])
                     .unwrap_or_default(),
                 old: tombstone,
+                keys_free,
             };
+            // A brand-new user belongs to no group yet.
+            let links = kind == ResourceKind::Group || !keys_free;
             let rec = commit(tx, &ctx, change, &mut notes)?;
-            Ok((rendered(tx, &ctx, kind, rec, true)?, notes))
+            Ok((rendered(tx, &ctx, kind, rec, links)?, notes))
         })
     }
 
@@ -189,6 +195,7 @@ impl Directory {
                     vec![]
                 },
                 old: Some(old),
+                keys_free: false,
             };
             let rec = commit(tx, &ctx, change, &mut notes)?;
             Ok((rendered(tx, &ctx, kind, rec, true)?, notes))
@@ -270,6 +277,7 @@ impl Directory {
                 password_hash: password_hash.clone().or(old.password_hash.clone()),
                 members: outcome.members,
                 old: Some(old),
+                keys_free: false,
             };
             let rec = commit(tx, &ctx, change, &mut notes)?;
             let links = kind == ResourceKind::User || with_members;
@@ -348,7 +356,9 @@ fn commit(
     let kind = change.kind;
     let id = change.id.as_str();
     let keys = index_keys(kind, &change.data);
-    check_unique(tx, ctx, kind, &keys, id)?;
+    if !change.keys_free {
+        check_unique(tx, ctx, kind, &keys, id)?;
+    }
 
     let mut member_events = Vec::new();
     for op in &change.members {

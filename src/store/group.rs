@@ -72,6 +72,8 @@ pub(super) struct GroupCommit {
     stopping: AtomicBool,
     /// When a commit last reached the disk.
     last_durable: Mutex<Instant>,
+    /// Whether a commit since then was lazy (not on disk yet).
+    lazy_pending: AtomicBool,
 }
 
 impl GroupCommit {
@@ -94,6 +96,7 @@ impl GroupCommit {
             queued: Condvar::new(),
             stopping: AtomicBool::new(false),
             last_durable: Mutex::new(Instant::now()),
+            lazy_pending: AtomicBool::new(false),
         }
     }
 
@@ -111,6 +114,11 @@ impl GroupCommit {
 
     pub(super) fn resource_generation(&self) -> u64 {
         self.resource_generation.load(Ordering::Acquire)
+    }
+
+    /// Whether the last commit was lazy: its rows are not on disk yet.
+    pub(super) fn lazy_pending(&self) -> bool {
+        self.lazy_pending.load(Ordering::SeqCst)
     }
 
     fn durable_commit_due(&self) -> bool {
@@ -211,9 +219,13 @@ impl GroupCommit {
                     let _ = inner.set_durability(Durability::None);
                 }
                 let committed = inner.commit();
-                if durable && committed.is_ok() {
-                    self.commits.fetch_add(1, Ordering::Relaxed);
-                    *self.last_durable.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                if committed.is_ok() {
+                    if durable {
+                        self.commits.fetch_add(1, Ordering::Relaxed);
+                        *self.last_durable.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Instant::now();
+                    }
+                    self.lazy_pending.store(!durable, Ordering::SeqCst);
                 }
                 if config_changed {
                     // Before anyone in the batch answers: their next request must
