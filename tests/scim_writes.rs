@@ -919,3 +919,24 @@ fn concurrent_writes_share_commits_and_stay_isolated() {
     let list = scim.get("/Users?count=0").json();
     assert_eq!(list["totalResults"], 40);
 }
+
+/// Audit rows of requests are buffered and committed lazily (no fsync of their
+/// own): a graceful stop still persists every one, the last partial batch too.
+#[test]
+fn request_audit_rows_survive_a_graceful_restart() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Audited");
+    // One full batch (256 rows) goes through the writer; the rest stay buffered.
+    for i in 0..300 {
+        let r = scim.get(&format!("/Users?filter=userName%20eq%20%22n{i}%22"));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert!(server.stop().success());
+    let audit = ok(
+        &data,
+        &["audit", "--tenant", &slug_of(&scim), "--limit", "1000"],
+    );
+    let rows = audit.lines().filter(|l| l.contains("scim.request")).count();
+    assert_eq!(rows, 300, "{audit}");
+}

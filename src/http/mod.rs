@@ -132,8 +132,8 @@ async fn log_request(
     result
 }
 
-/// Threads per worker for blocking work: enough for every concurrent write to
-/// wait on its commit while scans run.
+/// Threads per worker for blocking work (scans, large groups, console and bulk
+/// writes; SCIM writes go to the store's writer thread instead).
 const BLOCKING_THREADS: usize = 32;
 
 /// Runs the server until SIGINT/SIGTERM, then closes the store cleanly.
