@@ -26,7 +26,7 @@ load() { taskset -c 1 "$LOAD" --roster "$ROSTER" --data-dir "$DATA" --base "$BAS
 rss() { echo "server RSS: $(( $(ps -o rss= -p "$PID") / 1024 )) MiB"; }
 
 start
-load --seconds 5 baseline redb create get filter patch baseline
+load --seconds 5 baseline redb create get filter patch get filter baseline
 sync_out=$(taskset -c 1 "$LOAD" --roster "$ROSTER" --data-dir "$DATA" --base "$BASE" --users "$USERS" sync)
 echo "$sync_out" | grep -v '^target'
 SLUG=$(echo "$sync_out" | sed -n 's#^target .*/scim/v2/##p')
