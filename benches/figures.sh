@@ -24,7 +24,7 @@ start() {
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
 load() { taskset -c 1 "$LOAD" --roster "$ROSTER" --data-dir "$DATA" --base "$BASE" "$@" | grep -v '^target'; }
-rss() { echo "server RSS: $(( $(ps -o rss= -p "$PID") / 1024 )) MiB"; }
+rss() { echo "server RSS: $(( $(ps -o rss= -p "$PID") / 1024 )) MiB (peak $(awk '/VmHWM/ {print int($2 / 1024)}' /proc/"$PID"/status) MiB)"; }
 
 start
 load --seconds 5 baseline redb create get filter patch get filter baseline
