@@ -1369,6 +1369,21 @@ mod tests {
         ));
     }
 
+    /// The tenant ids a reopened store holds, sorted.
+    fn tenant_ids_on_disk(path: &Path) -> Vec<u64> {
+        let store = Store::open(path).unwrap();
+        let mut ids: Vec<u64> = store
+            .read()
+            .unwrap()
+            .tenants()
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Concurrent writers share commits; a writer that fails or panics after
     /// writing costs nobody else their write, and leaves nothing behind.
     #[test]
@@ -1413,18 +1428,8 @@ mod tests {
         let (commits, writes) = store.write_stats();
         assert!(commits < writes, "{commits} commits for {writes} writes");
         drop(store);
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let mut stored: Vec<u64> = store
-            .read()
-            .unwrap()
-            .tenants()
-            .unwrap()
-            .iter()
-            .map(|t| t.id)
-            .collect();
-        stored.sort();
         expected.sort();
-        assert_eq!(stored, expected);
+        assert_eq!(tenant_ids_on_disk(&dir.path().join("s.redb")), expected);
     }
 
     /// Writes queued for the writer thread batch with each other and with
@@ -1499,18 +1504,8 @@ mod tests {
         let (commits, writes) = store.write_stats();
         assert!(commits < writes, "{commits} commits for {writes} writes");
         drop(store);
-        let store = Store::open(&path).unwrap();
-        let mut stored: Vec<u64> = store
-            .read()
-            .unwrap()
-            .tenants()
-            .unwrap()
-            .iter()
-            .map(|t| t.id)
-            .collect();
-        stored.sort();
         expected.sort();
-        assert_eq!(stored, expected);
+        assert_eq!(tenant_ids_on_disk(&path), expected);
     }
 
     /// Lazy writes are readable at once, are not fsynced while a durable
