@@ -513,24 +513,23 @@ async fn search(
     Ok(scim_json(StatusCode::OK, &page.body))
 }
 
-/// Checks the projection before writing (a bad `attributes` must not commit a
-/// write and then fail), runs the write, and projects its result.
 /// Runs a write: prepared here (or, when a password must be hashed, off the
 /// worker), then queued for the store's writer thread; the worker serves
 /// other requests until the write is durable. The projection is checked
-/// before anything is written and applied to the answer.
+/// before anything is written (a bad `attributes` must not commit a write and
+/// then fail) and applied to the answer.
 async fn projected_write<W: ScimWrite<WriteOutcome>>(
     dir: &web::Data<Directory>,
     ctx: ScimContext,
     kind: ResourceKind,
     projection: &Projection,
-    body: Option<&Value>,
+    hashes_password: bool,
     prepare: impl FnOnce(&Directory, ScimContext) -> Result<W, ScimError> + Send + 'static,
 ) -> Result<WriteOutcome, ScimError> {
     let registry = ctx.registry.clone();
     let resolver = Resolver::new(&registry, kind);
     projection.check(&resolver)?;
-    let write = if body.is_some_and(mentions_password) {
+    let write = if hashes_password {
         let dir = dir.clone();
         blocking(move || prepare(&dir, ctx)).await?
     } else {
@@ -551,10 +550,9 @@ async fn create(
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-    let probe = mentions_password(&body).then_some(&body);
-    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, probe, {
-        let body = body.clone();
-        move |dir, ctx| dir.create_write(ctx, kind, &body)
+    let slow = mentions_password(&body);
+    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, slow, move |dir, ctx| {
+        dir.create_write(ctx, kind, &body)
     })
     .await?;
     note(&req, notes);
@@ -624,10 +622,9 @@ async fn replace(
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let if_match = header_value(&req, header::IF_MATCH);
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-    let probe = mentions_password(&body).then_some(&body);
-    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, probe, {
-        let body = body.clone();
-        move |dir, ctx| dir.replace_write(ctx, kind, &id, &body, if_match.as_deref())
+    let slow = mentions_password(&body);
+    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, slow, move |dir, ctx| {
+        dir.replace_write(ctx, kind, &id, &body, if_match.as_deref())
     })
     .await?;
     note(&req, notes);
@@ -657,10 +654,9 @@ async fn patch(
     let no_content =
         kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-    let probe = mentions_password(&body).then_some(&body);
-    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, probe, {
-        let body = body.clone();
-        move |dir, ctx| dir.patch_write(ctx, kind, &id, &body, if_match.as_deref(), with_members)
+    let slow = mentions_password(&body);
+    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, slow, move |dir, ctx| {
+        dir.patch_write(ctx, kind, &id, &body, if_match.as_deref(), with_members)
     })
     .await?;
     note(&req, notes);
