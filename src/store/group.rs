@@ -407,6 +407,16 @@ impl GroupCommit {
                 Err(WriterError::Aborted) => {}
                 Err(WriterError::Store(e)) => {
                     let message = e.to_string();
+                    if applied.is_empty() {
+                        // No transaction could even begin: answer what waits
+                        // instead of retrying a store that cannot write.
+                        applied.extend(
+                            self.queue
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .drain(..),
+                        );
+                    }
                     for request in applied.drain(..) {
                         request.answer(Some(&message));
                     }
