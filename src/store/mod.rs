@@ -272,12 +272,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let answer = self.group.submit(true, f);
-        async move {
-            answer.await.unwrap_or_else(|_| {
-                Err(StoreError::Storage("the writer stopped before answering".into()).into())
-            })
-        }
+        self.queued(true, f)
     }
 
     /// `write_lazy` for async callers (as `write_queued`).
@@ -289,7 +284,20 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let answer = self.group.submit(false, f);
+        self.queued(false, f)
+    }
+
+    /// Queues `f` for the writer thread and awaits its answer.
+    fn queued<T, E>(
+        &self,
+        durable: bool,
+        f: impl FnMut(&mut Tx) -> Result<T, E> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, E>> + 'static
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let answer = self.group.submit(durable, f);
         async move {
             answer.await.unwrap_or_else(|_| {
                 Err(StoreError::Storage("the writer stopped before answering".into()).into())
