@@ -572,9 +572,11 @@ impl Directory {
     }
 
     /// Whether a list of one kind is answered from a unique index (id, userName,
-    /// externalId, group displayName) in default order: at most a few rows.
+    /// externalId, group displayName) in default order, without a cursor: at
+    /// most a few rows.
     pub fn is_point_query(&self, ctx: &ScimContext, kind: ResourceKind, query: &ListQuery) -> bool {
         query.sort_by.is_none()
+            && query.cursor.is_none()
             && query.filter.as_ref().is_some_and(|f| {
                 let resolver = ctx.resolver(kind);
                 resolver.check(f).is_ok()
@@ -664,7 +666,7 @@ impl Directory {
         {
             return Ok(page);
         }
-        if let ([kind], None) = (kinds, &query.cursor)
+        if let [kind] = kinds
             && self.is_point_query(ctx, *kind, query)
         {
             return self.list_point(ctx, &view, *kind, query);

@@ -488,7 +488,7 @@ async fn list(
     let query = ListQuery::from_params(&query_params(&req)?)?;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     // A lookup by a unique index reads a row or two: cheaper than a thread hop.
-    let page = if query.cursor.is_none() && dir.is_point_query(&ctx, kind, &query) {
+    let page = if dir.is_point_query(&ctx, kind, &query) {
         dir.scim_list_point(&ctx, kind, &query)?
     } else {
         blocking(move || dir.scim_list(&ctx, &[kind], &query)).await?
