@@ -327,7 +327,13 @@ async fn blocking<T: Send + 'static>(
 fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(SCIM_MEDIA_TYPE)
-        .body(body.to_string())
+        .body(json_bytes(body))
+}
+
+/// A JSON body as bytes: straight into a buffer, without `Display`'s
+/// formatter layer. A `Value` always serializes (string keys, finite numbers).
+fn json_bytes(body: &Value) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 fn resource_response(status: StatusCode, rendered: &Rendered) -> HttpResponse {
@@ -340,7 +346,7 @@ fn resource_response(status: StatusCode, rendered: &Rendered) -> HttpResponse {
     {
         builder.insert_header((header::LOCATION, location.to_string()));
     }
-    builder.body(rendered.body.to_string())
+    builder.body(json_bytes(&rendered.body))
 }
 
 fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {

@@ -290,6 +290,75 @@ trait Queued: Send {
     /// Answers the caller: its own result, or `commit_failure` if the batch
     /// it was applied in could not be committed.
     fn answer(self: Box<Self>, commit_failure: Option<&str>);
+    /// Who delivers the answer on the caller's thread, if anyone.
+    fn courier(&self) -> Option<&Courier>;
+}
+
+/// Answers for the callers of one runtime thread, and the commit failure
+/// they share, if any.
+type Delivery = (Option<String>, Vec<Box<dyn Queued>>);
+
+/// Delivers answers on the thread the callers run on. Answering from the
+/// writer thread woke the request thread once per answer, and on a shared
+/// core each wake switched threads; handing a batch's answers over in one
+/// message wakes it once.
+#[derive(Clone)]
+pub(super) struct Courier(tokio::sync::mpsc::UnboundedSender<Delivery>);
+
+thread_local! {
+    static COURIER: std::cell::RefCell<Option<Courier>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Courier {
+    /// The courier of the calling thread's runtime, started on first use;
+    /// None outside a runtime (the writer then answers directly).
+    fn of_this_thread() -> Option<Courier> {
+        tokio::runtime::Handle::try_current().ok()?;
+        COURIER.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if let Some(courier) = slot.as_ref().filter(|c| !c.0.is_closed()) {
+                return Some(courier.clone());
+            }
+            let (sender, mut deliveries) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+            tokio::spawn(async move {
+                while let Some((failure, requests)) = deliveries.recv().await {
+                    for request in requests {
+                        request.answer(failure.as_deref());
+                    }
+                }
+            });
+            let courier = Courier(sender);
+            *slot = Some(courier.clone());
+            Some(courier)
+        })
+    }
+}
+
+/// Answers `requests` through their couriers, one message per courier;
+/// directly where there is none or it has stopped.
+fn deliver(requests: Vec<Box<dyn Queued>>, failure: Option<&str>) {
+    let mut parcels: Vec<(Courier, Vec<Box<dyn Queued>>)> = Vec::new();
+    for request in requests {
+        let Some(courier) = request.courier().cloned() else {
+            request.answer(failure);
+            continue;
+        };
+        match parcels
+            .iter_mut()
+            .find(|(c, _)| c.0.same_channel(&courier.0))
+        {
+            Some((_, parcel)) => parcel.push(request),
+            None => parcels.push((courier, vec![request])),
+        }
+    }
+    for (courier, parcel) in parcels {
+        if let Err(returned) = courier.0.send((failure.map(str::to_string), parcel)) {
+            let (_, parcel) = returned.0;
+            parcel
+                .into_iter()
+                .for_each(|request| request.answer(failure));
+        }
+    }
 }
 
 /// A typed queued write and where its answer goes.
@@ -298,6 +367,7 @@ struct Request<F, T, E> {
     f: F,
     result: Option<Result<T, E>>,
     reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+    courier: Option<Courier>,
 }
 
 impl<F, T, E> Queued for Request<F, T, E>
@@ -327,6 +397,10 @@ where
         };
         // A caller that went away (client disconnected) needs no answer.
         let _ = self.reply.send(result);
+    }
+
+    fn courier(&self) -> Option<&Courier> {
+        self.courier.as_ref()
     }
 }
 
@@ -361,6 +435,7 @@ impl GroupCommit {
             f,
             result: None,
             reply,
+            courier: Courier::of_this_thread(),
         });
         self.queue
             .lock()
@@ -402,7 +477,7 @@ impl GroupCommit {
         let mut applied: Vec<Box<dyn Queued>> = Vec::new();
         while !applied.is_empty() || self.wait_for_queued() {
             match self.write(db, false, |tx| self.apply_queued(tx, &mut applied)) {
-                Ok(()) => applied.drain(..).for_each(|request| request.answer(None)),
+                Ok(()) => deliver(std::mem::take(&mut applied), None),
                 // The failed request is answered; the others run again.
                 Err(WriterError::Aborted) => {}
                 Err(WriterError::Store(e)) => {
@@ -417,9 +492,7 @@ impl GroupCommit {
                                 .drain(..),
                         );
                     }
-                    for request in applied.drain(..) {
-                        request.answer(Some(&message));
-                    }
+                    deliver(std::mem::take(&mut applied), Some(&message));
                 }
             }
         }

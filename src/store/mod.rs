@@ -1516,6 +1516,51 @@ mod tests {
         assert_eq!(tenant_ids_on_disk(&path), expected);
     }
 
+    /// Writes queued from inside a runtime are answered on that runtime's
+    /// thread (one delivery per batch), each with its own outcome; a later
+    /// runtime on the same thread gets a courier of its own.
+    #[test]
+    fn queued_writes_from_a_runtime_are_answered_on_its_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Store::open_with(&path, 16).unwrap();
+        let mut expected = Vec::new();
+        for round in 0..2u64 {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let answers: Vec<_> = (0..100u64)
+                    .map(|i| {
+                        let id = 1 + round * 1000 + i;
+                        let answer = store.write_queued(move |tx| {
+                            tx.put_tenant(&tenant(id, &format!("r{id}")))?;
+                            if id % 4 == 0 {
+                                return Err(StoreError::Corrupt("refused after writing".into()));
+                            }
+                            Ok(id)
+                        });
+                        (id, answer)
+                    })
+                    .collect();
+                for (id, answer) in answers {
+                    let wait = std::time::Duration::from_secs(10);
+                    let Ok(result) = tokio::time::timeout(wait, answer).await else {
+                        panic!("write {id} was never answered");
+                    };
+                    assert_eq!(result.is_ok(), id % 4 != 0, "write {id}: {result:?}");
+                    if let Ok(answered) = result {
+                        assert_eq!(answered, id);
+                        expected.push(id);
+                    }
+                }
+            });
+        }
+        drop(store);
+        assert_eq!(tenant_ids_on_disk(&path), expected);
+    }
+
     /// Lazy writes are readable at once, are not fsynced while a durable
     /// commit is recent, and reach the disk with the next durable commit or
     /// on close.
