@@ -69,12 +69,18 @@ pub type WriteOutcome = (Rendered, Vec<String>);
 /// Whether a request body carries a password anywhere (argon2 hashing is
 /// slow: such a request is prepared off the async workers).
 pub fn mentions_password(body: &Value) -> bool {
+    // Checked on every write: no lower-cased copy of each key and string.
+    let says_password = |s: &str| {
+        s.as_bytes()
+            .windows(8)
+            .any(|w| w.eq_ignore_ascii_case(b"password"))
+    };
     match body {
         Value::Object(map) => map
             .iter()
-            .any(|(k, v)| k.to_ascii_lowercase().contains("password") || mentions_password(v)),
+            .any(|(k, v)| says_password(k) || mentions_password(v)),
         Value::Array(items) => items.iter().any(mentions_password),
-        Value::String(s) => s.to_ascii_lowercase().contains("password"),
+        Value::String(s) => says_password(s),
         _ => false,
     }
 }
@@ -690,4 +696,29 @@ fn bulk_entry(
         }
     }
     Value::Object(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_anywhere_in_a_body_is_noticed() {
+        for body in [
+            json!({"userName": "a", "password": "x"}),
+            json!({"userName": "a", "PassWord": "x"}),
+            json!({"Operations": [{"op": "replace", "path": "password", "value": "x"}]}),
+            json!({"Operations": [{"op": "replace", "value": {"PASSWORD": "x"}}]}),
+            json!({"urn:ext:1.0:User": {"oldPassword": "x"}}),
+        ] {
+            assert!(mentions_password(&body), "{body}");
+        }
+        for body in [
+            json!({"userName": "pass word", "title": "Passwor", "active": true}),
+            json!({"displayName": "Zoë Ü", "emails": [{"value": "p@x.test"}], "n": 8}),
+            json!([]),
+        ] {
+            assert!(!mentions_password(&body), "{body}");
+        }
+    }
 }
