@@ -147,11 +147,11 @@ impl Directory {
 
     /// Writes the buffered audit rows (lazily: see `Store::write_lazy`).
     pub fn flush_audit(&self) -> Result<(), DirectoryError> {
-        let rows = self.take_audit_rows();
+        let mut rows = self.take_audit_rows();
         if rows.is_empty() {
             return Ok(());
         }
-        self.store.write_lazy(|tx| tx.append_audits(&rows))?;
+        self.store.write_lazy(|tx| tx.append_audits(&mut rows))?;
         Ok(())
     }
 
@@ -160,10 +160,10 @@ impl Directory {
     pub fn flush_audit_queued(
         &self,
     ) -> impl std::future::Future<Output = Result<(), DirectoryError>> + 'static {
-        let rows = self.take_audit_rows();
+        let mut rows = self.take_audit_rows();
         let written = (!rows.is_empty()).then(|| {
             self.store
-                .write_queued_lazy(move |tx| tx.append_audits(&rows))
+                .write_queued_lazy(move |tx| tx.append_audits(&mut rows))
         });
         async move {
             if let Some(written) = written {

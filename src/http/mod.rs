@@ -51,9 +51,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics::handler))
+        // Routes are tried in order and the paths are disjoint: SCIM, the
+        // bulk of the traffic, before the asset pattern and the console.
+        .configure(scim::configure)
         .configure(assets::configure)
-        .configure(crate::console::configure)
-        .configure(scim::configure);
+        .configure(crate::console::configure);
 }
 
 async fn root() -> HttpResponse {

@@ -31,6 +31,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2/{tenant}")
             .wrap(actix_web::middleware::from_fn(authenticate))
+            // Users and Groups first: nearly every request is for them.
+            .service(collection("/Users", User))
+            .service(collection("/Groups", Group))
             .service(only_get(
                 "/ServiceProviderConfig",
                 service_provider_config_handler,
@@ -49,8 +52,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(bulk))
                     .default_service(web::to(method_not_allowed)),
             )
-            .service(collection("/Users", User))
-            .service(collection("/Groups", Group))
             .default_service(web::to(not_found)),
     )
     .service(web::scope("/scim").default_service(web::to(not_found)));

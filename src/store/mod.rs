@@ -1306,14 +1306,14 @@ impl Tx {
         Ok(removed)
     }
 
-    /// Appends audit rows in order (one table open, one sequence lookup).
-    pub fn append_audits(&mut self, records: &[AuditRecord]) -> Result<(), StoreError> {
+    /// Appends audit rows in order (one table open, one sequence lookup),
+    /// numbering them in place: no copy of each row; a retried batch renumbers.
+    pub fn append_audits(&mut self, records: &mut [AuditRecord]) -> Result<(), StoreError> {
         let mut table = self.open(AUDIT)?;
         let first = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
         for (seq, record) in (first..).zip(records) {
-            let mut record = record.clone();
             record.seq = seq;
-            table.insert(seq, codec::encode(&record)?.as_slice())?;
+            table.insert(seq, codec::encode(&*record)?.as_slice())?;
         }
         Ok(())
     }
