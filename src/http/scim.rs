@@ -520,27 +520,27 @@ async fn search(
     Ok(scim_json(StatusCode::OK, &page.body))
 }
 
-/// Runs a write: prepared here (or, when a password must be hashed, off the
-/// worker), then queued for the store's writer thread; the worker serves
-/// other requests until the write is durable. The projection is checked
-/// before anything is written (a bad `attributes` must not commit a write and
-/// then fail) and applied to the answer.
+/// Runs a write of `body`: prepared here (or, when it carries a password to
+/// hash, off the worker), then queued for the store's writer thread; the
+/// worker serves other requests until the write is durable. The projection is
+/// checked before anything is written (a bad `attributes` must not commit a
+/// write and then fail) and applied to the answer.
 async fn projected_write<W: ScimWrite<WriteOutcome>>(
     dir: &web::Data<Directory>,
     ctx: ScimContext,
     kind: ResourceKind,
     projection: &Projection,
-    hashes_password: bool,
-    prepare: impl FnOnce(&Directory, ScimContext) -> Result<W, ScimError> + Send + 'static,
+    body: Value,
+    prepare: impl FnOnce(&Directory, ScimContext, &Value) -> Result<W, ScimError> + Send + 'static,
 ) -> Result<WriteOutcome, ScimError> {
     let registry = ctx.registry.clone();
     let resolver = Resolver::new(&registry, kind);
     projection.check(&resolver)?;
-    let write = if hashes_password {
+    let write = if mentions_password(&body) {
         let dir = dir.clone();
-        blocking(move || prepare(&dir, ctx)).await?
+        blocking(move || prepare(&dir, ctx, &body)).await?
     } else {
-        prepare(dir, ctx)?
+        prepare(dir, ctx, &body)?
     };
     let (mut rendered, notes) = dir.store().write_queued(write).await?;
     rendered.body = projection.apply(&resolver, rendered.body);
@@ -557,11 +557,11 @@ async fn create(
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-    let slow = mentions_password(&body);
-    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, slow, move |dir, ctx| {
-        dir.create_write(ctx, kind, &body)
-    })
-    .await?;
+    let (rendered, notes) =
+        projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
+            dir.create_write(ctx, kind, body)
+        })
+        .await?;
     note(&req, notes);
     Ok(resource_response(StatusCode::CREATED, &rendered))
 }
@@ -629,11 +629,11 @@ async fn replace(
     let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
     let if_match = header_value(&req, header::IF_MATCH);
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-    let slow = mentions_password(&body);
-    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, slow, move |dir, ctx| {
-        dir.replace_write(ctx, kind, &id, &body, if_match.as_deref())
-    })
-    .await?;
+    let (rendered, notes) =
+        projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
+            dir.replace_write(ctx, kind, &id, body, if_match.as_deref())
+        })
+        .await?;
     note(&req, notes);
     Ok(resource_response(StatusCode::OK, &rendered))
 }
@@ -661,11 +661,11 @@ async fn patch(
     let no_content =
         kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
-    let slow = mentions_password(&body);
-    let (rendered, notes) = projected_write(&dir, ctx, kind, &projection, slow, move |dir, ctx| {
-        dir.patch_write(ctx, kind, &id, &body, if_match.as_deref(), with_members)
-    })
-    .await?;
+    let (rendered, notes) =
+        projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
+            dir.patch_write(ctx, kind, &id, body, if_match.as_deref(), with_members)
+        })
+        .await?;
     note(&req, notes);
     if no_content {
         return Ok(HttpResponse::NoContent()
