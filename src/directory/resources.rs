@@ -481,6 +481,9 @@ impl Iterator for MemberStream {
 /// Live rows between two page anchors: a deep page walks at most this many.
 const ANCHOR_EVERY: usize = 256;
 
+/// The attributes rendered from membership rows, not from the resource row.
+const LINKS: [&str; 2] = ["members", "groups"];
+
 /// Page anchors per (tenant, is-user), with the resource generation they match.
 pub(crate) type AnchorCache = std::sync::Mutex<HashMap<(u64, bool), (u64, Arc<Vec<String>>)>>;
 
@@ -572,26 +575,32 @@ impl Directory {
         })
     }
 
-    /// Whether a list of one kind is answered from a unique index (id, userName,
-    /// externalId, group displayName) in default order, without a cursor: at
-    /// most a few rows.
-    pub fn is_point_query(&self, ctx: &ScimContext, kind: ResourceKind, query: &ListQuery) -> bool {
-        query.sort_by.is_none()
-            && query.cursor.is_none()
-            && query.filter.as_ref().is_some_and(|f| {
-                let resolver = ctx.resolver(kind);
-                resolver.check(f).is_ok()
-                    && match resolver.indexed_eq(f) {
-                        Some(
-                            IndexedEq::Id(_) | IndexedEq::UserName(_) | IndexedEq::GroupName(_),
-                        ) => true,
-                        // Only users have an externalId index.
-                        Some(IndexedEq::ExternalId(_)) => kind == ResourceKind::User,
-                        _ => false,
-                    }
-            })
-            && (kind == ResourceKind::User
-                || !query.projection.includes(&ctx.resolver(kind), "members"))
+    /// The unique-index term (id, userName, externalId, group displayName) a
+    /// list of one kind is answered from, in default order and without a
+    /// cursor: at most a few rows. None when the list needs a scan or an index
+    /// walk.
+    pub fn point_query(
+        &self,
+        ctx: &ScimContext,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Option<IndexedEq> {
+        if query.sort_by.is_some() || query.cursor.is_some() {
+            return None;
+        }
+        let resolver = ctx.resolver(kind);
+        let filter = query.filter.as_ref()?;
+        resolver.check(filter).ok()?;
+        let eq = resolver.indexed_eq(filter)?;
+        let unique = match eq {
+            IndexedEq::Id(_) | IndexedEq::UserName(_) | IndexedEq::GroupName(_) => true,
+            // Only users have an externalId index.
+            IndexedEq::ExternalId(_) => kind == ResourceKind::User,
+            IndexedEq::Email(_) => false,
+        };
+        let whole_groups_stay_off =
+            kind == ResourceKind::User || !query.projection.includes(&resolver, "members");
+        (unique && whole_groups_stay_off).then_some(eq)
     }
 
     /// Reads a group. One with more than `STREAM_MEMBERS_OVER` members (and a
@@ -668,35 +677,21 @@ impl Directory {
             return Ok(page);
         }
         if let [kind] = kinds
-            && self.is_point_query(ctx, *kind, query)
+            && let Some(eq) = self.point_query(ctx, *kind, query)
         {
-            return self.list_point(ctx, &view, *kind, query);
+            return self.list_point(ctx, &view, *kind, query, eq);
         }
         // Matches keep only what ordering and paging need; the page itself is
         // read again and rendered at the end, so memory is O(matches), small.
         let mut matches: Vec<Hit> = Vec::new();
         let mut resolvable = false;
         let mut first_error = None;
-        let mentions_links = |text: String| {
-            let text = text.to_ascii_lowercase();
-            text.contains("members") || text.contains("groups")
+        let names_any = |names: &[&str]| {
+            query.filter.as_ref().is_some_and(|f| f.names_any(names))
+                || query.sort_by.as_ref().is_some_and(|s| s.names_any(names))
         };
-        let filter_links = query
-            .filter
-            .as_ref()
-            .is_some_and(|f| mentions_links(f.to_string()))
-            || query
-                .sort_by
-                .as_ref()
-                .is_some_and(|s| mentions_links(s.to_string()));
-        let needs_meta = query
-            .filter
-            .as_ref()
-            .is_some_and(|f| f.to_string().to_ascii_lowercase().contains("meta"))
-            || query
-                .sort_by
-                .as_ref()
-                .is_some_and(|s| s.to_string().to_ascii_lowercase().contains("meta"));
+        let filter_links = names_any(&LINKS);
+        let needs_meta = names_any(&["meta"]);
         let mut sort_known = query.sort_by.is_none();
         for &kind in kinds {
             let resolver = ctx.resolver(kind);
@@ -1022,18 +1017,19 @@ impl Directory {
         }))
     }
 
-    /// `scim_list` of a query `is_point_query` accepted (no second check).
+    /// `scim_list` of a query `point_query` answered with `eq`.
     pub fn scim_list_point(
         &self,
         ctx: &ScimContext,
         kind: ResourceKind,
         query: &ListQuery,
+        eq: IndexedEq,
     ) -> Result<ListPage, ScimError> {
         let view = self.store.read().map_err(DirectoryError::from)?;
-        self.list_point(ctx, &view, kind, query)
+        self.list_point(ctx, &view, kind, query, eq)
     }
 
-    /// A list answered from a unique index (see `is_point_query`): each
+    /// A list answered from a unique index (`eq`, from `point_query`): each
     /// candidate is read, rendered and matched once.
     fn list_point(
         &self,
@@ -1041,20 +1037,15 @@ impl Directory {
         view: &View<'_>,
         kind: ResourceKind,
         query: &ListQuery,
+        eq: IndexedEq,
     ) -> Result<ListPage, ScimError> {
         let resolver = ctx.resolver(kind);
         query.projection.check(&resolver)?;
         let filter = query.filter.as_ref();
-        let Some(eq) = filter.and_then(|f| resolver.indexed_eq(f)) else {
-            return Err(ScimError::new(500, "a point query without an index"));
-        };
         let links = match kind {
             ResourceKind::User => query.projection.includes(&resolver, "groups"),
             ResourceKind::Group => query.projection.includes(&resolver, "members"),
-        } || filter.is_some_and(|f| {
-            let text = f.to_string().to_ascii_lowercase();
-            text.contains("members") || text.contains("groups")
-        });
+        } || filter.is_some_and(|f| f.names_any(&LINKS));
         let mut total = 0usize;
         let mut resources = Vec::new();
         for rec in self.indexed_candidates(view, kind, ctx.tenant.id, &eq)? {

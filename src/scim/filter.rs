@@ -73,6 +73,17 @@ impl AttrPath {
             sub: sub.map(str::to_string),
         })
     }
+
+    /// Whether the path's attribute or sub-attribute is one of `names` (any case).
+    pub fn names_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| {
+            self.name.eq_ignore_ascii_case(n)
+                || self
+                    .sub
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(n))
+        })
+    }
 }
 
 /// Comparison operators.
@@ -180,6 +191,19 @@ pub enum Filter {
     Compare(AttrPath, CompareOp, CompValue),
     /// `attr[filter]`: some element of a multi-valued attribute matches.
     ValuePath(AttrPath, Box<Filter>),
+}
+
+impl Filter {
+    /// Whether some attribute path in the filter names one of `names` (see
+    /// `AttrPath::names_any`): what a filter needs rendered before it can match.
+    pub fn names_any(&self, names: &[&str]) -> bool {
+        match self {
+            Filter::And(a, b) | Filter::Or(a, b) => a.names_any(names) || b.names_any(names),
+            Filter::Not(a) => a.names_any(names),
+            Filter::Present(p) | Filter::Compare(p, ..) => p.names_any(names),
+            Filter::ValuePath(p, inner) => p.names_any(names) || inner.names_any(names),
+        }
+    }
 }
 
 impl fmt::Display for Filter {
@@ -991,6 +1015,31 @@ mod tests {
 
     fn path(name: &str) -> AttrPath {
         AttrPath::parse(name).unwrap()
+    }
+
+    #[test]
+    fn names_any_finds_attributes_but_not_values() {
+        let links = ["members", "groups"];
+        for named in [
+            "groups.value eq \"g1\"",
+            "GROUPS pr",
+            "urn:ietf:params:scim:schemas:core:2.0:User:groups.display eq \"x\"",
+            "userName eq \"a\" and not (members[value eq \"u1\"])",
+            "title eq \"x\" or emails[type eq \"work\" and groups pr]",
+        ] {
+            assert!(p(named).names_any(&links), "{named}");
+        }
+        for unnamed in [
+            "userName eq \"groups\"",
+            "displayName co \"members only\"",
+            "emails[value eq \"members@example.com\"]",
+            "groupsx pr",
+        ] {
+            assert!(!p(unnamed).names_any(&links), "{unnamed}");
+        }
+        assert!(p("meta.lastModified gt \"2026-01-01T00:00:00Z\"").names_any(&["meta"]));
+        assert!(path("name.familyName").names_any(&["familyName"]));
+        assert!(!path("name.familyName").names_any(&["meta"]));
     }
 
     #[test]
