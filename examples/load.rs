@@ -316,9 +316,9 @@ fn group_workload(c: &Arc<Client>, members: &[String], tag: u32) {
 
 /// The reference the group commit is measured against: plain redb durable
 /// write transactions on the same disk as the server's store, run while the
-/// server is idle (one row each, then 100 rows each), in redb's default
-/// (1 fsync) and two-phase (2 fsyncs, as Roster commits) modes.
-fn redb_reference(data_dir: &str, seconds: f64) {
+/// server is idle: per (two-phase, rows) mode, commits of `rows` rows each in
+/// redb's default (1 fsync) or two-phase (2 fsyncs, as Roster commits) mode.
+fn redb_reference(data_dir: &str, seconds: f64, modes: &[(bool, u64)]) {
     use redb::{Database, ReadableDatabase as _, TableDefinition};
     const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
     let dir = match tempfile::tempdir_in(data_dir) {
@@ -331,7 +331,7 @@ fn redb_reference(data_dir: &str, seconds: f64) {
     };
     let row = [7u8; 600];
     let mut key = 0u64;
-    for (two_phase, rows) in [(false, 1), (true, 1), (false, 100)] {
+    for &(two_phase, rows) in modes {
         let started = Instant::now();
         let mut commits = 0u64;
         while started.elapsed().as_secs_f64() < seconds {
@@ -410,7 +410,11 @@ fn main() {
     });
     println!("target {scim_base}");
     let tag = std::process::id();
-    let ids: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    // (id, userName) of the users the create runs made.
+    let ids: Arc<std::sync::Mutex<Vec<(String, String)>>> = Arc::default();
+    // A workload may be named more than once (interleaved runs): each create
+    // run makes new users.
+    let mut create_runs = 0u32;
     for w in &o.workloads {
         match w.as_str() {
             "baseline" => {
@@ -430,25 +434,28 @@ fn main() {
             }
             "create" => {
                 let (c, ids) = (client.clone(), ids.clone());
+                create_runs += 1;
+                let prefix = match create_runs {
+                    1 => format!("c{tag}"),
+                    n => format!("c{tag}r{n}"),
+                };
                 run("create (16)", 16, o.seconds, None, move |i| {
-                    let (s, body) = c.send(
-                        "POST",
-                        "/Users",
-                        Some(&okta_user(&format!("c{tag}-{i}@load.test"))),
-                    );
+                    let name = format!("{prefix}-{i}@load.test");
+                    let (s, body) = c.send("POST", "/Users", Some(&okta_user(&name)));
                     if s == 201
                         && let Ok(v) = serde_json::from_str::<Value>(&body)
                         && let Some(id) = v["id"].as_str()
                         && let Ok(mut g) = ids.lock()
                     {
-                        g.push(id.to_string());
+                        g.push((id.to_string(), name));
                     }
                     s == 201
                 })
                 .print();
             }
             "get" | "filter" | "patch" => {
-                let known: Vec<String> = ids.lock().map(|g| g.clone()).unwrap_or_default();
+                let known: Vec<(String, String)> =
+                    ids.lock().map(|g| g.clone()).unwrap_or_default();
                 if known.is_empty() {
                     eprintln!("{w}: run create first");
                     continue;
@@ -458,12 +465,16 @@ fn main() {
                 let w2 = w.clone();
                 let threads = if w == "patch" { 16 } else { 32 };
                 run(&format!("{w} ({threads})"), threads, o.seconds, None, move |i| {
-                    let id = &known[i % known.len()];
+                    let (id, name) = &known[i % known.len()];
                     match w2.as_str() {
                         "get" => c.send("GET", &format!("/Users/{id}"), None).0 == 200,
                         "filter" => {
-                            let f = format!("userName%20eq%20%22c{tag}-{}%40load.test%22", i % known.len());
-                            c.send("GET", &format!("/Users?filter={f}"), None).0 == 200
+                            let f = format!("userName%20eq%20%22{}%22", name.replace('@', "%40"));
+                            let (s, body) = c.send("GET", &format!("/Users?filter={f}"), None);
+                            // A hit, not an empty list.
+                            s == 200
+                                && (body.contains("\"totalResults\":1,")
+                                    || body.contains("\"totalResults\":1}"))
                         }
                         _ => {
                             let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -525,7 +536,14 @@ fn main() {
                 );
                 r.print();
             }
-            "redb" => redb_reference(&o.data_dir, o.seconds),
+            "redb" => redb_reference(
+                &o.data_dir,
+                o.seconds,
+                &[(false, 1), (true, 1), (false, 100)],
+            ),
+            // Only the reference of the group-commit target, for interleaving
+            // with `create` and `patch` (see benches/figures.sh).
+            "redb2pc" => redb_reference(&o.data_dir, o.seconds, &[(true, 1)]),
             other => eprintln!("unknown workload {other}"),
         }
     }

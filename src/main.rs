@@ -34,7 +34,9 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Commands::Serve(_) => {
             roster::http::init_logging(config.log_format);
-            return match roster::http::run(config) {
+            let served = roster::http::run(config);
+            roster::http::logs::flush();
+            return match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("roster: {e}");

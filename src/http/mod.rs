@@ -1,6 +1,7 @@
 //! actix wiring: the server, middleware, and the routes of each surface.
 
 pub mod assets;
+pub mod logs;
 pub mod metrics;
 pub mod scim;
 pub mod throttle;
@@ -29,13 +30,13 @@ pub enum ServeError {
     Io(String),
 }
 
-/// Installs the global log subscriber (stderr, text or JSON).
+/// Installs the global log subscriber (stderr, batched: see `logs`; text or JSON).
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(logs::BatchedStderr::start())
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second init (tests) keeps the first subscriber.
