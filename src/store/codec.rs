@@ -12,7 +12,10 @@ const VERSION: u8 = 1;
 
 /// Encodes a record for storage.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![VERSION];
+    // Room for an audit row or a small user: growing from one byte took up
+    // to seven reallocations per record.
+    let mut out = Vec::with_capacity(512);
+    out.push(VERSION);
     serde_json::to_writer(&mut out, value)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode record: {e}")))?;
     Ok(out)
