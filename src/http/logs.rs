@@ -5,7 +5,7 @@
 //! once, after what is pending, so the order of lines holds.
 
 use std::io::Write;
-use std::sync::{Mutex, Once};
+use std::sync::{Condvar, Mutex, Once};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
@@ -18,6 +18,10 @@ const FLUSH_EVERY: Duration = Duration::from_millis(50);
 const MAX_PENDING: usize = 64 * 1024;
 
 static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Wakes the log thread when a line arrives at an empty buffer (an idle
+/// server's log thread sleeps until then).
+static ARRIVED: Condvar = Condvar::new();
 
 fn pending() -> std::sync::MutexGuard<'static, Vec<u8>> {
     // A panic while holding the lock leaves whole lines: still fine to write.
@@ -51,6 +55,12 @@ impl BatchedStderr {
                 .name("roster-log".into())
                 .spawn(|| {
                     loop {
+                        let mut lines = pending();
+                        while lines.is_empty() {
+                            lines = ARRIVED.wait(lines).unwrap_or_else(|p| p.into_inner());
+                        }
+                        drop(lines);
+                        // Let the lines of the next few milliseconds join.
                         std::thread::sleep(FLUSH_EVERY);
                         flush();
                     }
@@ -76,9 +86,12 @@ pub struct LogLine {
 impl Write for LogLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut pending = pending();
+        let first = pending.is_empty();
         pending.extend_from_slice(buf);
         if self.urgent || pending.len() >= MAX_PENDING {
             write_out(&mut pending)?;
+        } else if first {
+            ARRIVED.notify_one();
         }
         Ok(buf.len())
     }
@@ -117,11 +130,11 @@ mod tests {
         assert!(is_urgent(&Level::ERROR) && is_urgent(&Level::WARN));
         assert!(!is_urgent(&Level::INFO) && !is_urgent(&Level::DEBUG));
         // No log thread runs in unit tests (`start` is not called).
-        let line = b"INFO request marker-7f3a\n";
+        let line = b"(logs unit test: a batched line)\n";
         LogLine { urgent: false }.write_all(line).unwrap();
         assert!(pending().windows(line.len()).any(|w| w == line));
         LogLine { urgent: true }
-            .write_all(b"WARN something\n")
+            .write_all(b"(logs unit test: an urgent line)\n")
             .unwrap();
         assert!(pending().is_empty());
     }
