@@ -435,10 +435,7 @@ fn main() {
             "create" => {
                 let (c, ids) = (client.clone(), ids.clone());
                 create_runs += 1;
-                let prefix = match create_runs {
-                    1 => format!("c{tag}"),
-                    n => format!("c{tag}r{n}"),
-                };
+                let prefix = format!("c{tag}r{create_runs}");
                 run("create (16)", 16, o.seconds, None, move |i| {
                     let name = format!("{prefix}-{i}@load.test");
                     let (s, body) = c.send("POST", "/Users", Some(&okta_user(&name)));
