@@ -603,11 +603,13 @@ pub fn restore(config: &Config, backup: &Path) -> Reply {
         );
     }
     let target = config.store_path();
-    if target.exists() {
-        return fail(format!(
-            "{} already exists: restore only into an empty data dir (move the old one aside first)",
-            target.display()
-        ));
+    for existing in [target.clone(), crate::store::journal::log_path(&target)] {
+        if existing.exists() {
+            return fail(format!(
+                "{} already exists: restore only into an empty data dir (move the old store and its journal aside first)",
+                existing.display()
+            ));
+        }
     }
     if !backup.is_file() {
         return fail(format!("no backup file at {}", backup.display()));
@@ -632,6 +634,8 @@ pub fn restore(config: &Config, backup: &Path) -> Reply {
             .unwrap_or_else(|| "?".into());
         Ok((records, tenants, fingerprint))
     });
+    // The check closed the store cleanly: its journal holds nothing.
+    let _ = std::fs::remove_file(crate::store::journal::log_path(&partial));
     let (records, tenants, fingerprint) = match summary {
         Ok(s) => s,
         Err(e) => {

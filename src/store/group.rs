@@ -171,12 +171,13 @@ impl GroupCommit {
                 if let Err(e) = inner.set_durability(Durability::Immediate) {
                     return Err(StoreError::from(e).into());
                 }
-                // Two fsyncs: a torn commit is never mistaken for a good one
-                // (the single-fsync mode trusts a non-cryptographic checksum, and
-                // our input is external). Quick repair would also save the
-                // allocator state in every commit, a cost that grows with the
-                // file; without it the first open after a crash walks the file.
-                inner.set_two_phase_commit(true);
+                // One sync per commit: the journal under redb makes every
+                // commit all-or-nothing on disk (`journal.rs`), so redb's
+                // two-sync commit would add a second log record and sync for
+                // nothing. Quick repair would also save the allocator state in
+                // every commit, a cost that grows with the file; without it the
+                // first open after a crash walks the file.
+                inner.set_two_phase_commit(false);
                 st.tx = Some(Tx::new(inner));
                 st.ending = Arc::default();
                 st.applied = 0;

@@ -12,6 +12,7 @@
 
 pub mod codec;
 mod group;
+pub mod journal;
 pub mod records;
 pub mod tables;
 
@@ -209,9 +210,34 @@ impl Store {
     pub fn open_with(path: &Path, max_batch: usize) -> Result<Store, StoreError> {
         // redb's default page cache is 1 GiB; the kernel's page cache holds the
         // file as well, so a small one keeps the resident size small at little cost.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StoreError::Storage(format!("cannot open {}: {e}", path.display())))?;
+        let backend = journal::Journaled::open(path, file).map_err(|e| {
+            let journal = journal::log_path(path);
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                StoreError::AlreadyOpen(path.into())
+            } else if e.get_ref().is_some_and(|e| e.is::<journal::ForeignJournal>()) {
+                StoreError::Storage(format!(
+                    "cannot open {}: the journal {} holds writes of a different store file (was the store file replaced after a crash?); if this store file is the one to keep, move the journal aside",
+                    path.display(),
+                    journal.display()
+                ))
+            } else {
+                StoreError::Storage(format!(
+                    "cannot open {} with its journal {}: {e}",
+                    path.display(),
+                    journal.display()
+                ))
+            }
+        })?;
         let db = Database::builder()
             .set_cache_size(PAGE_CACHE_BYTES)
-            .create(path)
+            .create_with_backend(backend)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.into()),
                 other => StoreError::Storage(format!("cannot open {}: {other}", path.display())),
