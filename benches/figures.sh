@@ -31,12 +31,13 @@ load --seconds 5 baseline redb create get filter patch get filter baseline
 # The same ratios from interleaved 2-second slices: the disk and the
 # neighbours of this VM drift within a minute, and each slice pair shares its
 # minute (ratios of the summed rates).
-load --seconds 2 redb2pc create patch get filter redb2pc create patch get filter \
-  redb2pc create patch get filter redb2pc create patch get filter redb2pc create patch get filter |
+load --seconds 2 redb2pc redb1pc create patch get filter redb2pc redb1pc create patch get filter \
+  redb2pc redb1pc create patch get filter redb2pc redb1pc create patch get filter \
+  redb2pc redb1pc create patch get filter |
   awk '{ print }
-       /^redb 2pc/ { r += $4 } /^create/ { c += $3 } /^patch/ { p += $3 }
+       /^redb 2pc/ { r += $4 } /^redb 1pc/ { q += $4 } /^create/ { c += $3 } /^patch/ { p += $3 }
        /^get/ { g += $3 } /^filter/ { f += $3 }
-       END { if (r && g) printf "interleaved: create %.2fx, patch %.2fx redb 2-fsync commits; filter %.0f%% of get\n", c / r, p / r, 100 * f / g }'
+       END { if (r && q && g) printf "interleaved: create %.2fx, patch %.2fx redb 2-fsync commits (%.2fx, %.2fx 1-fsync); filter %.0f%% of get\n", c / r, p / r, c / q, p / q, 100 * f / g }'
 sync_out=$(taskset -c 1 "$LOAD" --roster "$ROSTER" --data-dir "$DATA" --base "$BASE" --users "$USERS" sync)
 echo "$sync_out" | grep -v '^target'
 SLUG=$(echo "$sync_out" | sed -n 's#^target .*/scim/v2/##p')

@@ -69,6 +69,21 @@ fn online_backup_under_writes_restores_every_acknowledged_write() {
         "{}",
         existing.stderr
     );
+    // The store moved aside without its journal: still not an empty data dir.
+    let aside = tmp.path().join("aside.redb");
+    std::fs::rename(data.join("roster.redb"), &aside).unwrap();
+    let journal_left = roster(&data, &["restore", file.to_str().unwrap()]);
+    assert_eq!(journal_left.code, 1);
+    assert!(
+        journal_left
+            .stderr
+            .contains("roster.redb-journal already exists")
+            && journal_left.stderr.contains("its journal aside"),
+        "{}",
+        journal_left.stderr
+    );
+    assert!(!data.join("roster.redb").exists());
+    std::fs::rename(&aside, data.join("roster.redb")).unwrap();
 
     let restored = tmp.path().join("restored");
     let out = roster(&restored, &["restore", file.to_str().unwrap()]);
@@ -78,6 +93,7 @@ fn online_backup_under_writes_restores_every_acknowledged_write() {
         "{}",
         out.stdout
     );
+    assert!(!restored.join("roster.redb.restoring-journal").exists());
     // The master key travels separately.
     copy_key(&data.join("master.key"), &restored);
     assert!(ok(&restored, &["check"]).starts_with("ok:"));
@@ -112,6 +128,11 @@ fn online_backup_under_writes_restores_every_acknowledged_write() {
         out.stderr
     );
     assert!(!tmp.path().join("other/roster.redb").exists());
+    assert!(
+        !tmp.path()
+            .join("other/roster.redb.restoring-journal")
+            .exists()
+    );
 }
 
 #[test]

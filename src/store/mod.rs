@@ -5,9 +5,9 @@
 //! then JSON. `meta["schema_version"]` (u64 big-endian) drives `migrate`.
 //!
 //! One write path: every mutation runs inside `Store::write`, in a durable redb
-//! write transaction (quick-repair, so a crash recovers at once) that concurrent
-//! writers share (group commit, `group.rs`); a call's writes are kept only if
-//! its closure returns `Ok`. Reads use MVCC snapshots and never block on the
+//! write transaction that concurrent writers share (group commit, `group.rs`),
+//! made durable by one synced record of the store's journal (`journal.rs`); a
+//! call's writes are kept only if its closure returns `Ok`. Reads use MVCC snapshots and never block on the
 //! writer.
 
 pub mod codec;
