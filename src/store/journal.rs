@@ -37,7 +37,7 @@ const MAGIC: &[u8; 8] = b"RSTRJNL1";
 /// Header: magic, epoch, the store file's identity, SHA-256 of those three.
 /// Records start at `RECORDS_START`.
 const HEADER_LEN: usize = 8 + 8 + IDENTITY_LEN + 32;
-const IDENTITY_LEN: usize = 24;
+const IDENTITY_LEN: usize = 8 + 16;
 const RECORDS_START: u64 = 4096;
 /// Record head: magic, epoch, body length, SHA-256 of (epoch, length, body).
 const RECORD_HEAD_LEN: usize = 8 + 8 + 8 + 32;
@@ -52,52 +52,44 @@ pub fn log_path(store: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes not yet in a durable record, and the length the store file will
-/// have once they are.
+/// Non-overlapping byte runs by offset; a later write replaces what it covers.
 #[derive(Debug, Default)]
-struct Overlay {
-    /// Non-overlapping byte runs by offset; a later write replaces what it covers.
-    runs: BTreeMap<u64, Vec<u8>>,
-    len: u64,
-    /// A shrink waits for its record: a crash before it must not cut pages
-    /// the durable state still uses.
-    shrink_pending: bool,
-}
+struct Runs(BTreeMap<u64, Vec<u8>>);
 
-impl Overlay {
+impl Runs {
     fn insert(&mut self, offset: u64, data: &[u8]) {
         let end = offset + data.len() as u64;
         let covered: Vec<u64> = self
-            .runs
+            .0
             .range(..end)
             .rev()
             .take_while(|(start, run)| **start + run.len() as u64 > offset)
             .map(|(start, _)| *start)
             .collect();
         for start in covered {
-            let Some(mut run) = self.runs.remove(&start) else {
+            let Some(mut run) = self.0.remove(&start) else {
                 continue;
             };
             let run_end = start + run.len() as u64;
             if run_end > end {
                 let tail = run.split_off((end - start) as usize);
-                self.runs.insert(end, tail);
+                self.0.insert(end, tail);
             }
             if start < offset {
                 run.truncate((offset - start) as usize);
-                self.runs.insert(start, run);
+                self.0.insert(start, run);
             }
         }
-        self.runs.insert(offset, data.to_vec());
+        self.0.insert(offset, data.to_vec());
     }
 
     /// Cuts runs at `len`.
     fn truncate(&mut self, len: u64) {
-        let beyond: Vec<u64> = self.runs.range(len..).map(|(start, _)| *start).collect();
+        let beyond: Vec<u64> = self.0.range(len..).map(|(start, _)| *start).collect();
         for start in beyond {
-            self.runs.remove(&start);
+            self.0.remove(&start);
         }
-        if let Some((start, run)) = self.runs.range_mut(..len).next_back() {
+        if let Some((start, run)) = self.0.range_mut(..len).next_back() {
             let keep = (len - start) as usize;
             if run.len() > keep {
                 run.truncate(keep);
@@ -108,7 +100,7 @@ impl Overlay {
     /// Copies the runs that overlap `[offset, offset + out.len())` into `out`.
     fn read_over(&self, offset: u64, out: &mut [u8]) {
         let end = offset + out.len() as u64;
-        for (start, run) in self.runs.range(..end).rev() {
+        for (start, run) in self.0.range(..end).rev() {
             let run_end = start + run.len() as u64;
             if run_end <= offset {
                 break;
@@ -121,6 +113,38 @@ impl Overlay {
     }
 }
 
+/// Writes not yet in the store file, which reads see.
+#[derive(Debug, Default)]
+struct Overlay {
+    /// Written since the last sync began.
+    fresh: Runs,
+    /// Written before the sync in progress, until they are in the store file.
+    syncing: Runs,
+    /// The length redb sees.
+    len: u64,
+    /// The store file's length: never less than `len`, since growth is
+    /// applied at once and a shrink waits for its record (a crash before it
+    /// must not cut pages the durable state still uses).
+    file_len: u64,
+}
+
+impl Overlay {
+    /// Extends the length to `len`; bytes a pending shrink cut read as zeros.
+    fn grow(&mut self, store: &File, len: u64) -> io::Result<()> {
+        let stale_end = len.min(self.file_len);
+        if self.len < stale_end {
+            let zeros = vec![0; (stale_end - self.len) as usize];
+            self.fresh.insert(self.len, &zeros);
+        }
+        if len > self.file_len {
+            store.set_len(len)?;
+            self.file_len = len;
+        }
+        self.len = len;
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 struct Log {
     file: File,
@@ -129,8 +153,14 @@ struct Log {
     epoch: u64,
     /// Where the next record goes.
     end: u64,
+    /// The store's length as of the last record.
+    durable_len: u64,
     /// Reused for every record.
     buffer: Vec<u8>,
+    /// A write to the log or the store file failed: the store file may lack
+    /// records the log holds, so the log is kept for the next start-up to
+    /// replay and nothing more is written.
+    failed: bool,
 }
 
 /// The store file plus its log; see the module docs.
@@ -139,7 +169,8 @@ pub struct Journaled {
     store: FileBackend,
     store_file: File,
     overlay: RwLock<Overlay>,
-    /// Only redb's writer syncs; readers never wait for this lock.
+    /// Held by syncs (redb's committing thread) and nothing else: writes and
+    /// reads only take the overlay's lock, briefly.
     log: Mutex<Log>,
 }
 
@@ -164,6 +195,10 @@ impl Journaled {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e),
         }
+        // The names of both files must survive a power cut as well.
+        if let Some(dir) = store_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
         let identity = identity(&store_file)?;
         let epoch = match read_header(&file)? {
             Some((epoch, written_for)) => {
@@ -174,16 +209,20 @@ impl Journaled {
         };
         // What was replayed must be durable before its records stop counting.
         store_file.sync_data()?;
+        let file_len = store_file.metadata()?.len();
         let mut log = Log {
             file,
             identity,
             epoch,
             end: RECORDS_START,
+            durable_len: file_len,
             buffer: Vec::new(),
+            failed: false,
         };
         start_epoch(&mut log)?;
         let overlay = Overlay {
-            len: store_file.metadata()?.len(),
+            len: file_len,
+            file_len,
             ..Overlay::default()
         };
         let store = FileBackend::new(store_file.try_clone()?).map_err(io::Error::other)?;
@@ -207,21 +246,24 @@ impl Journaled {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes the overlay durable: one record, one sync of the log, then the
-    /// runs go to the store file. Returns whether a checkpoint is due.
+    /// Makes every write so far durable: one record, one sync of the log,
+    /// then the runs go to the store file. Returns whether a checkpoint is due.
     fn commit_overlay(&self, log: &mut Log) -> io::Result<bool> {
-        // Writes wait for the log lock, so the overlay cannot change until
-        // this returns; readers keep reading it meanwhile.
-        let overlay = self.overlay();
-        if overlay.runs.is_empty() && !overlay.shrink_pending {
-            return Ok(false);
-        }
+        let len = {
+            let mut overlay = self.overlay_mut();
+            if overlay.fresh.0.is_empty() && overlay.len == log.durable_len {
+                return Ok(false);
+            }
+            let fresh = std::mem::take(&mut overlay.fresh);
+            overlay.syncing = fresh;
+            overlay.len
+        };
         let mut record = std::mem::take(&mut log.buffer);
         record.clear();
         record.resize(RECORD_HEAD_LEN, 0);
         record.push(SET_LEN);
-        record.extend_from_slice(&overlay.len.to_le_bytes());
-        for (offset, run) in &overlay.runs {
+        record.extend_from_slice(&len.to_le_bytes());
+        for (offset, run) in &self.overlay().syncing.0 {
             record.push(WRITE);
             record.extend_from_slice(&offset.to_le_bytes());
             record.extend_from_slice(&(run.len() as u64).to_le_bytes());
@@ -233,36 +275,75 @@ impl Journaled {
         record[8..16].copy_from_slice(&log.epoch.to_le_bytes());
         record[16..24].copy_from_slice(&body_len.to_le_bytes());
         record[24..RECORD_HEAD_LEN].copy_from_slice(&digest);
+        // Writes (from redb's readers too) go on meanwhile, into `fresh`.
         let written = log
             .file
             .write_all_at(&record, log.end)
             .and_then(|()| log.file.sync_data());
         let record_len = record.len() as u64;
-        log.buffer = record;
-        written?;
+        if record.capacity() <= BUFFER_KEPT {
+            log.buffer = record;
+        }
+        if let Err(e) = written {
+            log.failed = true;
+            return Err(e);
+        }
         log.end += record_len;
-        if overlay.shrink_pending {
-            self.store_file.set_len(overlay.len)?;
-        }
-        for (offset, run) in &overlay.runs {
-            self.store_file.write_all_at(run, *offset)?;
-        }
-        drop(overlay);
+        log.durable_len = len;
+        let applied = self
+            .overlay()
+            .syncing
+            .0
+            .iter()
+            .try_for_each(|(offset, run)| self.store_file.write_all_at(run, *offset));
         let mut overlay = self.overlay_mut();
-        overlay.runs.clear();
-        overlay.shrink_pending = false;
+        // A deferred shrink, now that its record is durable; not below what
+        // redb has grown to since.
+        let target = len.max(overlay.len);
+        let applied = applied.and_then(|()| {
+            if overlay.file_len > target {
+                self.store_file.set_len(target)?;
+                overlay.file_len = target;
+            }
+            Ok(())
+        });
+        if let Err(e) = applied {
+            // Durable in the log, so the commit stands; the runs stay readable
+            // in the overlay and the next start-up replays them.
+            log.failed = true;
+            tracing::error!(error = %e, "cannot write the store file; writes stop until a restart replays the journal");
+            return Ok(false);
+        }
+        overlay.syncing.0.clear();
         Ok(log.end >= CHECKPOINT_BYTES)
     }
 
     /// Syncs the store file, after which the log's records are redundant.
     fn checkpoint(&self, log: &mut Log) -> io::Result<()> {
-        self.store_file.sync_data()?;
-        start_epoch(log)
+        if log.failed {
+            return Err(failed_earlier());
+        }
+        let done = self.store_file.sync_data().and_then(|()| start_epoch(log));
+        if done.is_err() {
+            // A failed sync may have dropped the store file's pages (the
+            // kernel marks them clean), and a failed header write may leave
+            // no epoch: either way only the log still holds them.
+            log.failed = true;
+        }
+        done
     }
 }
 
-/// Device, inode and birth time of the store file: a journal left by a crash
-/// must not be replayed into a different file put in its place.
+/// A record larger than this gets a buffer of its own, not kept afterwards.
+const BUFFER_KEPT: usize = 8 * 1024 * 1024;
+
+fn failed_earlier() -> io::Error {
+    io::Error::other("an earlier write to the store failed; restart roster to replay its journal")
+}
+
+/// Inode and birth time of the store file: a journal left by a crash must not
+/// be replayed into a different file put in its place. (Not the device
+/// number, which may change across reboots on some volume managers.)
 fn identity(store: &File) -> io::Result<[u8; IDENTITY_LEN]> {
     use std::os::unix::fs::MetadataExt;
     let meta = store.metadata()?;
@@ -270,11 +351,10 @@ fn identity(store: &File) -> io::Result<[u8; IDENTITY_LEN]> {
         .created()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64);
+        .map_or(0, |d| d.as_nanos());
     let mut id = [0u8; IDENTITY_LEN];
-    id[..8].copy_from_slice(&meta.dev().to_le_bytes());
-    id[8..16].copy_from_slice(&meta.ino().to_le_bytes());
-    id[16..].copy_from_slice(&born.to_le_bytes());
+    id[..8].copy_from_slice(&meta.ino().to_le_bytes());
+    id[8..].copy_from_slice(&born.to_le_bytes());
     Ok(id)
 }
 
@@ -298,9 +378,16 @@ fn read_header(file: &File) -> io::Result<Option<(u64, [u8; IDENTITY_LEN])>> {
     Ok(Some((epoch, identity)))
 }
 
-/// Writes and syncs the header of the next epoch: older records stop counting.
+/// Writes and syncs the header of a new epoch: older records stop counting.
+/// Epochs are random, so records of an old epoch beyond the new tail never
+/// match, even if a torn header lost the previous epoch's number.
 fn start_epoch(log: &mut Log) -> io::Result<()> {
-    let epoch = log.epoch.wrapping_add(1);
+    let epoch = loop {
+        let candidate = rand::random::<u64>();
+        if candidate != log.epoch {
+            break candidate;
+        }
+    };
     let mut head = Vec::with_capacity(HEADER_LEN);
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&epoch.to_le_bytes());
@@ -401,62 +488,71 @@ impl StorageBackend for Journaled {
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
         let overlay = self.overlay();
-        if offset + out.len() as u64 > overlay.len {
+        let end = offset.checked_add(out.len() as u64);
+        if end.is_none_or(|end| end > overlay.len) {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "read past the end of the store",
             ));
         }
-        // The store file is never shorter than `len` (growth is applied at once).
+        // The store file is never shorter than `len`.
         self.store.read(offset, out)?;
-        overlay.read_over(offset, out);
+        overlay.syncing.read_over(offset, out);
+        overlay.fresh.read_over(offset, out);
         Ok(())
     }
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        let _log = self.log();
         let mut overlay = self.overlay_mut();
         if len >= overlay.len {
-            // Growing is safe before the record: the new bytes are unused zeros.
-            self.store.set_len(len)?;
+            overlay.grow(&self.store_file, len)?;
         } else {
-            overlay.truncate(len);
-            overlay.shrink_pending = true;
+            overlay.fresh.truncate(len);
+            overlay.len = len;
         }
-        overlay.len = len;
         Ok(())
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {
         let mut log = self.log();
-        if self.commit_overlay(&mut log)? {
-            self.checkpoint(&mut log)?;
+        if log.failed {
+            return Err(failed_earlier());
+        }
+        if self.commit_overlay(&mut log)?
+            && let Err(e) = self.checkpoint(&mut log)
+        {
+            // This commit is durable in the log; the next ones are refused.
+            tracing::error!(error = %e, "cannot checkpoint the store file; writes stop until a restart replays the journal");
         }
         Ok(())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        // Held so that no write slips in while a sync turns the overlay into a record.
-        let _log = self.log();
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = offset.checked_add(data.len() as u64).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "write past the largest offset")
+        })?;
         let mut overlay = self.overlay_mut();
-        let end = offset + data.len() as u64;
         if end > overlay.len {
             // As with a file, writing past the end extends it.
-            self.store.set_len(end)?;
-            overlay.len = end;
+            overlay.grow(&self.store_file, end)?;
         }
-        overlay.insert(offset, data);
+        overlay.fresh.insert(offset, data);
         Ok(())
     }
 
     fn close(&self) -> Result<(), io::Error> {
-        {
-            // A clean close leaves nothing to replay. Writes redb never synced
-            // are dropped, as a crash would drop them.
+        // A clean close leaves nothing to replay. Writes redb never synced
+        // are dropped, as a crash would drop them. After a failure the log
+        // stays for the next start-up.
+        let checkpointed = {
             let mut log = self.log();
-            self.checkpoint(&mut log)?;
-        }
-        self.store.close()
+            self.checkpoint(&mut log)
+        };
+        self.store.close()?;
+        checkpointed
     }
 
     fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
@@ -514,24 +610,18 @@ mod tests {
         out
     }
 
-    /// Random overlapping writes and shrinks, checked against a flat buffer.
+    /// Random overlapping writes and cuts, checked against a flat buffer.
     #[test]
-    fn overlay_reads_what_a_file_would() {
+    fn runs_read_what_a_file_would() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut overlay = Overlay {
-            len: 4096,
-            ..Overlay::default()
-        };
+        let mut overlay = Runs::default();
         let mut model = vec![0u8; 4096];
         for step in 0..2000u32 {
             if step % 97 == 96 {
                 let len = rng.random_range(0..4096u64);
                 overlay.truncate(len);
-                overlay.len = len;
-                model.truncate(len as usize);
-                // Regrowing exposes zeros, as a file does.
-                overlay.len = 4096;
-                model.resize(4096, 0);
+                // What was cut reads as nothing (zeros) afterwards.
+                model[len as usize..].fill(0);
                 continue;
             }
             let offset = rng.random_range(0..4000u64);
@@ -553,7 +643,7 @@ mod tests {
             );
         }
         let runs: Vec<(u64, u64)> = overlay
-            .runs
+            .0
             .iter()
             .map(|(start, run)| (*start, *start + run.len() as u64))
             .collect();
@@ -659,6 +749,33 @@ mod tests {
         std::fs::write(&path, [b'm'; 4096]).unwrap();
         let backend = journaled(&path).unwrap();
         assert_eq!(read_at(&backend, 0, 4), b"mmmm");
+    }
+
+    /// A shrink reaches the store file only with its record, and bytes it cut
+    /// read as zeros when the store grows again, before and after a restart.
+    #[test]
+    fn a_shrink_waits_for_its_record_and_regrowth_reads_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let backend = journaled(&path).unwrap();
+        backend.set_len(3 * 4096).unwrap();
+        backend.write(0, &[b'a'; 3 * 4096]).unwrap();
+        backend.sync_data().unwrap();
+        backend.set_len(4096).unwrap();
+        assert_eq!(backend.len().unwrap(), 4096);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 4096, "not yet");
+        let mut past_end = [0u8; 8];
+        assert!(backend.read(4096, &mut past_end).is_err());
+        backend.set_len(2 * 4096).unwrap();
+        assert_eq!(read_at(&backend, 4090, 12), b"aaaaaa\0\0\0\0\0\0");
+        backend.sync_data().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * 4096);
+        assert_eq!(read_at(&backend, 4096, 4096), vec![0; 4096]);
+        backend.close().unwrap();
+        drop(backend);
+        let backend = journaled(&path).unwrap();
+        assert_eq!(backend.len().unwrap(), 2 * 4096);
+        assert_eq!(read_at(&backend, 4090, 12), b"aaaaaa\0\0\0\0\0\0");
     }
 
     #[test]
