@@ -56,5 +56,6 @@ done
 rss
 stop
 ls -l "$DATA/roster.redb" | awk '{printf "store file: %d MiB\n", $5/1048576}'
+ls -l "$DATA/roster.redb-journal" | awk '{printf "journal file: %d MiB\n", $5/1048576}'
 start
 rss
