@@ -940,3 +940,91 @@ fn request_audit_rows_survive_a_graceful_restart() {
     let rows = audit.lines().filter(|l| l.contains("scim.request")).count();
     assert_eq!(rows, 300, "{audit}");
 }
+
+/// Point filters remember which id a userName, externalId or group name led
+/// to; after renames, deletes and a new owner of the name, every answer is
+/// still the current one.
+#[test]
+fn point_filters_follow_renames_and_deletes() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Hints");
+    let user = |name: &str, ext: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": name, "externalId": ext, "active": true})
+    };
+    let ids_for = |filter: &str| -> Vec<String> {
+        let r = scim.get(&format!(
+            "/Users?filter={}",
+            filter.replace(' ', "%20").replace('"', "%22")
+        ));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let body = r.json();
+        assert_eq!(
+            body["totalResults"],
+            body["Resources"].as_array().unwrap().len()
+        );
+        body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ann = scim.create("/Users", &user("ann@example.com", "ext-1"));
+    let ann_id = ann["id"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        assert_eq!(
+            ids_for(r#"userName eq "ANN@example.com""#),
+            [ann_id.as_str()]
+        );
+        assert_eq!(ids_for(r#"externalId eq "ext-1""#), [ann_id.as_str()]);
+    }
+
+    // Renamed and given another externalId: the old keys find nobody.
+    let renamed = scim.put(
+        &format!("/Users/{ann_id}"),
+        &user("anna@example.com", "ext-2"),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert!(ids_for(r#"userName eq "ann@example.com""#).is_empty());
+    assert!(ids_for(r#"externalId eq "ext-1""#).is_empty());
+    assert_eq!(
+        ids_for(r#"userName eq "anna@example.com""#),
+        [ann_id.as_str()]
+    );
+
+    // A new user takes the old keys: found, not the renamed one.
+    let bob = scim.create("/Users", &user("ann@example.com", "ext-1"));
+    let bob_id = bob["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        ids_for(r#"userName eq "ann@example.com""#),
+        [bob_id.as_str()]
+    );
+    assert_eq!(ids_for(r#"externalId eq "ext-1""#), [bob_id.as_str()]);
+
+    // Deleted: gone from the filter.
+    assert_eq!(scim.delete(&format!("/Users/{bob_id}")).status, 204);
+    assert!(ids_for(r#"userName eq "ann@example.com""#).is_empty());
+    assert!(ids_for(r#"externalId eq "ext-1""#).is_empty());
+
+    // Groups by displayName, renamed the same way.
+    let group = scim.create(
+        "/Groups",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Ops"}),
+    );
+    let group_id = group["id"].as_str().unwrap().to_string();
+    let groups_for = |name: &str| -> usize {
+        let r = scim.get(&format!("/Groups?filter=displayName%20eq%20%22{name}%22"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["totalResults"].as_u64().unwrap() as usize
+    };
+    assert_eq!(groups_for("ops"), 1);
+    let renamed = scim.put(
+        &format!("/Groups/{group_id}"),
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Platform"}),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(groups_for("ops"), 0);
+    assert_eq!(groups_for("platform"), 1);
+}
