@@ -7,8 +7,8 @@
 //! One write path: every mutation runs inside `Store::write`, in a durable redb
 //! write transaction that concurrent writers share (group commit, `group.rs`),
 //! made durable by one synced record of the store's journal (`journal.rs`); a
-//! call's writes are kept only if its closure returns `Ok`. Reads use MVCC snapshots and never block on the
-//! writer.
+//! call's writes are kept only if its closure returns `Ok`. Reads use MVCC
+//! snapshots and never block on the writer.
 
 pub mod codec;
 mod group;
@@ -208,8 +208,6 @@ impl Store {
     /// `max_batch` is how many write requests one durable commit may carry;
     /// 1 turns group commit off (one transaction per request).
     pub fn open_with(path: &Path, max_batch: usize) -> Result<Store, StoreError> {
-        // redb's default page cache is 1 GiB; the kernel's page cache holds the
-        // file as well, so a small one keeps the resident size small at little cost.
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -235,6 +233,8 @@ impl Store {
                 ))
             }
         })?;
+        // redb's default page cache is 1 GiB; the kernel's page cache holds the
+        // file as well, so a small one keeps the resident size small at little cost.
         let db = Database::builder()
             .set_cache_size(PAGE_CACHE_BYTES)
             .create_with_backend(backend)
