@@ -600,6 +600,13 @@ mod tests {
             .unwrap()
     }
 
+    /// A temp dir and the store path in it.
+    fn temp_store() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        (dir, path)
+    }
+
     fn journaled(path: &Path) -> io::Result<Journaled> {
         Journaled::open(path, open_store_file(path))
     }
@@ -656,8 +663,7 @@ mod tests {
     /// a later open does not replay the same records again.
     #[test]
     fn synced_writes_are_replayed_and_torn_or_unsynced_ones_are_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
+        let (_dir, path) = temp_store();
         let log = log_path(&path);
         {
             let backend = journaled(&path).unwrap();
@@ -718,8 +724,7 @@ mod tests {
 
     #[test]
     fn a_journal_left_for_another_store_file_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
+        let (_dir, path) = temp_store();
         {
             let backend = journaled(&path).unwrap();
             backend.set_len(4096).unwrap();
@@ -755,8 +760,7 @@ mod tests {
     /// read as zeros when the store grows again, before and after a restart.
     #[test]
     fn a_shrink_waits_for_its_record_and_regrowth_reads_zeros() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
+        let (_dir, path) = temp_store();
         let backend = journaled(&path).unwrap();
         backend.set_len(3 * 4096).unwrap();
         backend.write(0, &[b'a'; 3 * 4096]).unwrap();
@@ -780,8 +784,7 @@ mod tests {
 
     #[test]
     fn a_second_open_is_refused_while_the_first_holds_the_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
+        let (_dir, path) = temp_store();
         let _first = journaled(&path).unwrap();
         let second = journaled(&path).unwrap_err();
         assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
@@ -811,8 +814,7 @@ mod tests {
     /// the database is consistent and writable.
     #[test]
     fn redb_commits_survive_losing_the_store_files_unsynced_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
+        let (dir, path) = temp_store();
         let db = Database::builder()
             .create_with_backend(journaled(&path).unwrap())
             .unwrap();
