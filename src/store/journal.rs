@@ -45,6 +45,17 @@ const RECORD_HEAD_LEN: usize = 8 + 8 + 8 + 32;
 const SET_LEN: u8 = 1;
 const WRITE: u8 = 2;
 
+/// Opens `path` for reading and writing, creating it if missing and never
+/// truncating it: how the store file and its log are opened.
+pub fn open_read_write(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 /// The log file of the store at `store`.
 pub fn log_path(store: &Path) -> PathBuf {
     let mut name = store.as_os_str().to_owned();
@@ -179,12 +190,7 @@ impl Journaled {
     /// a crash left in it into `store_file` and starts a new epoch.
     /// `WouldBlock` means another process has the store open.
     pub fn open(store_path: &Path, store_file: File) -> io::Result<Journaled> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(log_path(store_path))?;
+        let file = open_read_write(&log_path(store_path))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -200,15 +206,19 @@ impl Journaled {
             File::open(dir)?.sync_all()?;
         }
         let identity = identity(&store_file)?;
-        let epoch = match read_header(&file)? {
-            Some((epoch, written_for)) => {
-                replay(&file, epoch, &store_file, written_for == identity)?;
-                epoch
-            }
-            None => 0,
+        let (epoch, replayed) = match read_header(&file)? {
+            Some((epoch, written_for)) => (
+                epoch,
+                replay(&file, epoch, &store_file, written_for == identity)?,
+            ),
+            None => (0, 0),
         };
-        // What was replayed must be durable before its records stop counting.
-        store_file.sync_data()?;
+        if replayed > 0 {
+            // What was replayed must be durable before its records stop
+            // counting. Without records, the store file holds nothing unsynced:
+            // it only gets writes whose record came first.
+            store_file.sync_data()?;
+        }
         let file_len = store_file.metadata()?.len();
         let mut log = Log {
             file,
@@ -410,12 +420,14 @@ fn record_digest(epoch: u64, body: &[u8]) -> [u8; 32] {
 }
 
 /// Applies the complete records of `epoch` to the store file, in order.
-/// Records written for another store file are refused, not applied.
-fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<()> {
+/// Records written for another store file are refused, not applied. Returns
+/// how many records were applied.
+fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<usize> {
     let log_len = log.metadata()?.len();
     let mut at = RECORDS_START;
     let mut head = [0u8; RECORD_HEAD_LEN];
     let mut body = Vec::new();
+    let mut applied = 0;
     while at + RECORD_HEAD_LEN as u64 <= log_len {
         log.read_exact_at(&mut head, at)?;
         let number = |range: std::ops::Range<usize>| {
@@ -435,9 +447,10 @@ fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<
             return Err(io::Error::new(io::ErrorKind::InvalidData, ForeignJournal));
         }
         apply(&body, store)?;
+        applied += 1;
         at = body_at + len;
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// Applies one record's body to the store file.
@@ -590,16 +603,6 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-    fn open_store_file(path: &Path) -> File {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .unwrap()
-    }
-
     /// A temp dir and the store path in it.
     fn temp_store() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -608,7 +611,7 @@ mod tests {
     }
 
     fn journaled(path: &Path) -> io::Result<Journaled> {
-        Journaled::open(path, open_store_file(path))
+        Journaled::open(path, open_read_write(path).unwrap())
     }
 
     fn read_at(backend: &Journaled, offset: u64, len: usize) -> Vec<u8> {

@@ -208,12 +208,7 @@ impl Store {
     /// `max_batch` is how many write requests one durable commit may carry;
     /// 1 turns group commit off (one transaction per request).
     pub fn open_with(path: &Path, max_batch: usize) -> Result<Store, StoreError> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+        let file = journal::open_read_write(path)
             .map_err(|e| StoreError::Storage(format!("cannot open {}: {e}", path.display())))?;
         let backend = journal::Journaled::open(path, file).map_err(|e| {
             let journal = journal::log_path(path);
