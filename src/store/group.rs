@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 
+use super::snapshot::SharedSnapshot;
 use super::{StoreError, Tx};
 
 /// How a batch ended.
@@ -72,6 +73,8 @@ pub(super) struct GroupCommit {
     stopping: AtomicBool,
     /// When a commit last reached the disk.
     last_durable: Mutex<Instant>,
+    /// The read snapshot readers share until the next commit.
+    pub(super) snapshots: SharedSnapshot,
     /// Whether a commit since then was lazy (not on disk yet).
     lazy_pending: AtomicBool,
 }
@@ -97,6 +100,7 @@ impl GroupCommit {
             stopping: AtomicBool::new(false),
             last_durable: Mutex::new(Instant::now()),
             lazy_pending: AtomicBool::new(false),
+            snapshots: SharedSnapshot::default(),
         }
     }
 
@@ -220,6 +224,7 @@ impl GroupCommit {
                     let _ = inner.set_durability(Durability::None);
                 }
                 let committed = inner.commit();
+                self.snapshots.retire();
                 if committed.is_ok() {
                     if durable {
                         self.commits.fetch_add(1, Ordering::Relaxed);

@@ -14,9 +14,11 @@ pub mod codec;
 mod group;
 pub mod journal;
 pub mod records;
+mod snapshot;
 pub mod tables;
 
 use group::GroupCommit;
+use snapshot::Snapshot;
 
 /// Write requests one durable commit may carry unless configured otherwise.
 pub const DEFAULT_BATCH: usize = 64;
@@ -28,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 
 use records::{
@@ -176,8 +178,8 @@ pub struct Tx {
 
 /// A consistent snapshot for reads, inside or outside a write transaction.
 pub enum View<'a> {
-    /// A read-only MVCC snapshot.
-    Read(ReadTransaction),
+    /// A read-only MVCC snapshot, shared with other readers until the next commit.
+    Read(Arc<Snapshot>),
     /// The pending state of a write transaction.
     Write(&'a WriteTransaction),
 }
@@ -186,8 +188,8 @@ pub enum View<'a> {
 macro_rules! with_table {
     ($view:expr, $def:expr, |$t:ident| $body:expr) => {
         match $view {
-            View::Read(tx) => {
-                let $t = tx.open_table($def)?;
+            View::Read(snapshot) => {
+                let $t = snapshot.table($def)?;
                 $body
             }
             View::Write(tx) => {
@@ -345,7 +347,7 @@ impl Store {
 
     /// A read snapshot.
     pub fn read(&self) -> Result<View<'static>, StoreError> {
-        Ok(View::Read(self.db.begin_read()?))
+        Ok(View::Read(self.group.snapshots.get(&self.db)?))
     }
 
     /// Writes a consistent copy of every table, as of one read snapshot, to a new
@@ -595,7 +597,7 @@ impl View<'_> {
     /// The schema version on disk (0 for a new file).
     pub fn schema_version(&self) -> Result<u64, StoreError> {
         let raw = match self {
-            View::Read(tx) => match tx.open_table(META) {
+            View::Read(snapshot) => match snapshot.table(META) {
                 Ok(t) => t.get("schema_version")?.map(|v| v.value().to_vec()),
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(e) => return Err(e.into()),
@@ -1017,6 +1019,8 @@ impl Drop for Store {
         if self.group.lazy_pending() {
             let _ = self.write(|_| Ok::<_, StoreError>(()));
         }
+        // redb closes cleanly (allocator state saved) only with no reader left.
+        self.group.snapshots.retire();
     }
 }
 
@@ -1396,6 +1400,36 @@ mod tests {
             Store::open(&path),
             Err(StoreError::AlreadyOpen(_))
         ));
+    }
+
+    #[test]
+    fn readers_share_a_snapshot_until_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Store::open(&path).unwrap();
+        let put = |key: &'static str, value: Vec<u8>| {
+            store.write(move |tx| tx.meta_put(key, &value)).unwrap();
+        };
+        let read = |view: &View<'_>| view.meta_get("k").unwrap();
+        put("k", b"1".to_vec());
+        let before = store.read().unwrap();
+        assert_eq!(read(&store.read().unwrap()), Some(b"1".to_vec()));
+        put("k", b"2".to_vec());
+        assert_eq!(read(&store.read().unwrap()), Some(b"2".to_vec()));
+        // An older view keeps the snapshot it began with.
+        assert_eq!(read(&before), Some(b"1".to_vec()));
+        drop(before);
+
+        // A snapshot shared past commits would pin the pages they free, and
+        // the file would grow by every rewrite: 400 of 64 KiB here.
+        let _ = store.read().unwrap().meta_get("big");
+        for i in 0..400u32 {
+            let mut value = vec![0u8; 64 * 1024];
+            value[..4].copy_from_slice(&i.to_le_bytes());
+            put("big", value);
+        }
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(len < 8 << 20, "the store file grew to {len} bytes");
     }
 
     /// The tenant ids a reopened store holds, sorted.

@@ -52,3 +52,63 @@ pub const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessio
 pub const ADMINS: TableDefinition<&str, &[u8]> = TableDefinition::new("admins");
 /// tenant id → (live users, live groups): counts without a scan (schema v2).
 pub const TENANT_COUNTS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("tenant_counts");
+
+/// Every table's name, in the order above (slots of a shared read snapshot).
+pub const TABLE_NAMES: [&str; 21] = [
+    "meta",
+    "tenants",
+    "tenant_slugs",
+    "users",
+    "groups",
+    "idx_user_names",
+    "idx_user_external_ids",
+    "idx_user_emails",
+    "idx_group_names",
+    "idx_user_modified",
+    "idx_group_modified",
+    "members",
+    "member_of",
+    "credentials",
+    "token_hashes",
+    "keyring",
+    "events",
+    "audit",
+    "sessions",
+    "admins",
+    "tenant_counts",
+];
+
+#[cfg(test)]
+mod tests {
+    use redb::TableHandle;
+
+    use super::*;
+
+    #[test]
+    fn every_table_has_a_snapshot_slot() {
+        let names = [
+            META.name(),
+            TENANTS.name(),
+            TENANT_SLUGS.name(),
+            USERS.name(),
+            GROUPS.name(),
+            USER_NAMES.name(),
+            USER_EXTERNAL_IDS.name(),
+            USER_EMAILS.name(),
+            GROUP_NAMES.name(),
+            USER_MODIFIED.name(),
+            GROUP_MODIFIED.name(),
+            MEMBERS.name(),
+            MEMBER_OF.name(),
+            CREDENTIALS.name(),
+            TOKEN_HASHES.name(),
+            KEYRING.name(),
+            EVENTS.name(),
+            AUDIT.name(),
+            SESSIONS.name(),
+            ADMINS.name(),
+            TENANT_COUNTS.name(),
+        ];
+        assert_eq!(names, TABLE_NAMES);
+    }
+}
