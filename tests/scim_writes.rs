@@ -956,7 +956,10 @@ fn point_filters_follow_renames_and_deletes() {
     let ids_for = |filter: &str| -> Vec<String> {
         let r = scim.get(&format!(
             "/Users?filter={}",
-            filter.replace(' ', "%20").replace('"', "%22")
+            filter
+                .replace('\\', "%5C")
+                .replace(' ', "%20")
+                .replace('"', "%22")
         ));
         assert_eq!(r.status, 200, "{}", r.body);
         let body = r.json();
@@ -980,6 +983,12 @@ fn point_filters_follow_renames_and_deletes() {
         );
         assert_eq!(ids_for(r#"externalId eq "ext-1""#), [ann_id.as_str()]);
     }
+    // externalId is caseExact; a JSON escape in the value is decoded.
+    assert!(ids_for(r#"externalId eq "EXT-1""#).is_empty());
+    assert_eq!(
+        ids_for(r#"userName eq "\u0061nn@example.com""#),
+        [ann_id.as_str()]
+    );
 
     // Renamed and given another externalId: the old keys find nobody.
     let renamed = scim.put(

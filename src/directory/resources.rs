@@ -487,6 +487,13 @@ const LINKS: [&str; 2] = ["members", "groups"];
 /// Page anchors per (tenant, is-user), with the resource generation they match.
 pub(crate) type AnchorCache = std::sync::Mutex<HashMap<(u64, bool), (u64, Arc<Vec<String>>)>>;
 
+/// A list a unique index answers: at most a few rows (see `point_query`).
+pub struct PointQuery {
+    eq: IndexedEq,
+    /// Whether every record the index yields matches the whole filter.
+    exact: bool,
+}
+
 /// The result of a list or search.
 pub struct ListPage {
     /// The ListResponse body.
@@ -584,14 +591,19 @@ impl Directory {
         ctx: &ScimContext,
         kind: ResourceKind,
         query: &ListQuery,
-    ) -> Option<IndexedEq> {
+    ) -> Option<PointQuery> {
         if query.sort_by.is_some() || query.cursor.is_some() {
             return None;
         }
         let resolver = ctx.resolver(kind);
         let filter = query.filter.as_ref()?;
-        resolver.check(filter).ok()?;
-        let eq = resolver.indexed_eq(filter)?;
+        let (eq, exact) = match resolver.lone_indexed_eq(filter) {
+            Some(lone) => lone,
+            None => {
+                resolver.check(filter).ok()?;
+                (resolver.indexed_eq(filter)?, false)
+            }
+        };
         let unique = match eq {
             IndexedEq::Id(_) | IndexedEq::UserName(_) | IndexedEq::GroupName(_) => true,
             // Only users have an externalId index.
@@ -600,7 +612,7 @@ impl Directory {
         };
         let whole_groups_stay_off =
             kind == ResourceKind::User || !query.projection.includes(&resolver, "members");
-        (unique && whole_groups_stay_off).then_some(eq)
+        (unique && whole_groups_stay_off).then_some(PointQuery { eq, exact })
     }
 
     /// Reads a group. One with more than `STREAM_MEMBERS_OVER` members (and a
@@ -677,9 +689,9 @@ impl Directory {
             return Ok(page);
         }
         if let [kind] = kinds
-            && let Some(eq) = self.point_query(ctx, *kind, query)
+            && let Some(point) = self.point_query(ctx, *kind, query)
         {
-            return self.list_point(ctx, &view, *kind, query, eq);
+            return self.list_point(ctx, &view, *kind, query, point);
         }
         // Matches keep only what ordering and paging need; the page itself is
         // read again and rendered at the end, so memory is O(matches), small.
@@ -1017,38 +1029,38 @@ impl Directory {
         }))
     }
 
-    /// `scim_list` of a query `point_query` answered with `eq`.
+    /// `scim_list` of a query `point_query` answered.
     pub fn scim_list_point(
         &self,
         ctx: &ScimContext,
         kind: ResourceKind,
         query: &ListQuery,
-        eq: IndexedEq,
+        point: PointQuery,
     ) -> Result<ListPage, ScimError> {
         let view = self.store.read().map_err(DirectoryError::from)?;
-        self.list_point(ctx, &view, kind, query, eq)
+        self.list_point(ctx, &view, kind, query, point)
     }
 
-    /// A list answered from a unique index (`eq`, from `point_query`): each
-    /// candidate is read, rendered and matched once.
+    /// A list answered from a unique index (from `point_query`): each
+    /// candidate is read, rendered and (unless the index decides) matched once.
     fn list_point(
         &self,
         ctx: &ScimContext,
         view: &View<'_>,
         kind: ResourceKind,
         query: &ListQuery,
-        eq: IndexedEq,
+        point: PointQuery,
     ) -> Result<ListPage, ScimError> {
         let resolver = ctx.resolver(kind);
         query.projection.check(&resolver)?;
-        let filter = query.filter.as_ref();
+        let filter = query.filter.as_ref().filter(|_| !point.exact);
         let links = match kind {
             ResourceKind::User => query.projection.includes(&resolver, "groups"),
             ResourceKind::Group => query.projection.includes(&resolver, "members"),
         } || filter.is_some_and(|f| f.names_any(&LINKS));
         let mut total = 0usize;
         let mut resources = Vec::new();
-        for rec in self.indexed_candidates(view, kind, ctx.tenant.id, &eq)? {
+        for rec in self.indexed_candidates(view, kind, ctx.tenant.id, &point.eq)? {
             if rec.deleted_ms.is_some() && !query.include_deleted {
                 continue;
             }

@@ -1,5 +1,6 @@
 //! The SCIM surface: authentication in front of every route, then thin handlers.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::body::BoxBody;
@@ -363,10 +364,10 @@ fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
         .map(str::to_string)
 }
 
-fn query_params(req: &HttpRequest) -> Result<Vec<(String, String)>, ScimError> {
-    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(|q| q.into_inner())
-        .map_err(|_| ScimError::typed(400, "invalidSyntax", "the query string is malformed"))
+/// The query string's pairs, decoded; borrowed where nothing needed decoding.
+/// Bytes that are not UTF-8 decode to U+FFFD (and then fail to match).
+fn query_params(req: &HttpRequest) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    form_urlencoded::parse(req.query_string().as_bytes()).collect()
 }
 
 /// Reads a JSON body within the configured limit: 413 beyond it, 400 if not JSON.
@@ -498,11 +499,11 @@ async fn list(
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
-    let query = ListQuery::from_params(&query_params(&req)?)?;
+    let query = ListQuery::from_params(&query_params(&req))?;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     // A lookup by a unique index reads a row or two: cheaper than a thread hop.
-    let page = if let Some(eq) = dir.point_query(&ctx, kind, &query) {
-        dir.scim_list_point(&ctx, kind, &query, eq)?
+    let page = if let Some(point) = dir.point_query(&ctx, kind, &query) {
+        dir.scim_list_point(&ctx, kind, &query, point)?
     } else {
         blocking(move || dir.scim_list(&ctx, &[kind], &query)).await?
     };
@@ -561,7 +562,7 @@ async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
     let body = read_json(&req, payload).await?;
-    let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
+    let projection = ListQuery::from_params(&query_params(&req))?.projection;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     let (rendered, notes) =
         projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
@@ -579,7 +580,7 @@ async fn get_one(
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
     let id = resource_id(&req);
-    let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
+    let projection = ListQuery::from_params(&query_params(&req))?.projection;
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     // A user is one row plus its few group links: read it here, without a
     // thread hop. A group may have 100 000 members: read it off the worker.
@@ -632,7 +633,7 @@ async fn replace(
     let caller = caller(&req)?;
     let id = resource_id(&req);
     let body = read_json(&req, payload).await?;
-    let projection = ListQuery::from_params(&query_params(&req)?)?.projection;
+    let projection = ListQuery::from_params(&query_params(&req))?.projection;
     let if_match = header_value(&req, header::IF_MATCH);
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     let (rendered, notes) =
@@ -653,7 +654,7 @@ async fn patch(
     let caller = caller(&req)?;
     let id = resource_id(&req);
     let body = read_json(&req, payload).await?;
-    let params = query_params(&req)?;
+    let params = query_params(&req);
     let asked_for_attributes = params.iter().any(|(k, _)| {
         k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
     });

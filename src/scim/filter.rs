@@ -284,8 +284,14 @@ impl Lexer<'_> {
                         return Err(invalid(start, "unterminated string"));
                     }
                     let literal = &self.src[start..=i];
-                    let text: String = serde_json::from_str(literal)
-                        .map_err(|_| invalid(start, format!("bad string literal {literal}")))?;
+                    let inner = &literal[1..literal.len() - 1];
+                    // Most values need no unescaping: skip the JSON parser for them.
+                    let text = if inner.bytes().all(|b| b != b'\\' && b >= 0x20) {
+                        inner.to_string()
+                    } else {
+                        serde_json::from_str(literal)
+                            .map_err(|_| invalid(start, format!("bad string literal {literal}")))?
+                    };
                     out.push((start, Tok::Str(text)));
                     self.pos = i + 1;
                 }
@@ -970,19 +976,7 @@ impl Resolver<'_> {
         match filter {
             Filter::And(a, b) => self.indexed_eq(a).or_else(|| self.indexed_eq(b)),
             Filter::Compare(p, CompareOp::Eq, CompValue::Str(v)) => {
-                let r = self.resolve(p, None).ok()?;
-                if r.urn.is_some() {
-                    return None;
-                }
-                let name = r.canonical();
-                match (self.kind, name.as_str()) {
-                    (_, "id") => Some(IndexedEq::Id(v.clone())),
-                    (_, "externalId") => Some(IndexedEq::ExternalId(v.clone())),
-                    (ResourceKind::User, "userName") => Some(IndexedEq::UserName(v.clone())),
-                    (ResourceKind::User, "emails.value") => Some(IndexedEq::Email(v.clone())),
-                    (ResourceKind::Group, "displayName") => Some(IndexedEq::GroupName(v.clone())),
-                    _ => None,
-                }
+                self.compare_eq(p, v).map(|(eq, _)| eq)
             }
             Filter::ValuePath(p, inner) if self.kind == ResourceKind::User => {
                 let r = self.resolve(p, None).ok()?;
@@ -1001,6 +995,35 @@ impl Resolver<'_> {
             }
             _ => None,
         }
+    }
+
+    /// If the whole filter is one indexed `eq`, that term, and whether every
+    /// record its index yields for the value matches the filter (the index
+    /// keeps keys as the attribute compares them: lowercased unless caseExact).
+    /// Resolving its path is all `check` would do for such a filter.
+    pub fn lone_indexed_eq(&self, filter: &Filter) -> Option<(IndexedEq, bool)> {
+        match filter {
+            Filter::Compare(p, CompareOp::Eq, CompValue::Str(v)) => self.compare_eq(p, v),
+            _ => None,
+        }
+    }
+
+    fn compare_eq(&self, path: &AttrPath, value: &str) -> Option<(IndexedEq, bool)> {
+        let r = self.resolve(path, None).ok()?;
+        if r.urn.is_some() {
+            return None;
+        }
+        let case_exact = r.leaf().case_exact;
+        let value = value.to_string();
+        let (eq, index_case_exact) = match (self.kind, r.canonical().as_str()) {
+            (_, "id") => (IndexedEq::Id(value), true),
+            (_, "externalId") => (IndexedEq::ExternalId(value), true),
+            (ResourceKind::User, "userName") => (IndexedEq::UserName(value), false),
+            (ResourceKind::User, "emails.value") => (IndexedEq::Email(value), false),
+            (ResourceKind::Group, "displayName") => (IndexedEq::GroupName(value), false),
+            _ => return None,
+        };
+        Some((eq, case_exact == index_case_exact))
     }
 }
 
@@ -1313,6 +1336,28 @@ mod tests {
             Some(IndexedEq::GroupName("G".into()))
         );
         assert_eq!(users.indexed_eq(&p(r#"userName eq "a" or title pr"#)), None);
+
+        // Alone, each is decided by its index: keys lowercased unless caseExact.
+        for (filter, eq) in [
+            (r#"userName eq "A""#, IndexedEq::UserName("A".into())),
+            (r#"externalId eq "E""#, IndexedEq::ExternalId("E".into())),
+            (r#"id eq "x""#, IndexedEq::Id("x".into())),
+        ] {
+            assert_eq!(
+                users.lone_indexed_eq(&p(filter)),
+                Some((eq, true)),
+                "{filter}"
+            );
+        }
+        assert_eq!(
+            groups.lone_indexed_eq(&p(r#"displayName eq "G""#)),
+            Some((IndexedEq::GroupName("G".into()), true))
+        );
+        assert_eq!(
+            users.lone_indexed_eq(&p(r#"active eq true and externalId eq "e""#)),
+            None
+        );
+        assert_eq!(users.lone_indexed_eq(&p(r#"title eq "x""#)), None);
     }
 
     fn typed_registry() -> Registry {

@@ -62,13 +62,15 @@ fn parse_int(name: &str, raw: &str) -> Result<i64, ScimError> {
 
 impl ListQuery {
     /// From URL query parameters (names matched case-insensitively).
-    pub fn from_params(params: &[(String, String)]) -> Result<ListQuery, ScimError> {
+    pub fn from_params<K: AsRef<str>, V: AsRef<str>>(
+        params: &[(K, V)],
+    ) -> Result<ListQuery, ScimError> {
         let get = |name: &str| {
             params
                 .iter()
                 .rev()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
+                .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_ref())
         };
         let mut q = ListQuery::default();
         if let Some(f) = get("filter") {
