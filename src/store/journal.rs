@@ -13,7 +13,7 @@
 //! reads see), so the store file only ever holds synced writes. After a crash,
 //! `open` replays the complete records of the current epoch into the store
 //! file in order, syncs it and starts a new epoch. A torn or stale record
-//! (wrong epoch, bad length, SHA-256 mismatch) ends the replay: it was never
+//! (wrong epoch, bad length, checksum mismatch) ends the replay: it was never
 //! synced, so no commit that needed it returned. Each redb commit is therefore
 //! all-or-nothing on disk, which is why the store can use redb's single-sync
 //! commit without trusting its page checksums to detect torn commits.
@@ -34,12 +34,19 @@ use sha2::{Digest, Sha256};
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 
 const MAGIC: &[u8; 8] = b"RSTRJNL1";
+/// Records are checked by CRC-32, as database logs commonly are: the check
+/// finds a record torn by a crash, it does not guard against an adversary
+/// (who could rewrite the store file itself). Records of the first version,
+/// checked by SHA-256, are still replayed.
+const RECORD_MAGIC: &[u8; 8] = b"RSTRJNL2";
+const SHA256_RECORD_MAGIC: &[u8; 8] = MAGIC;
 /// Header: magic, epoch, the store file's identity, SHA-256 of those three.
 /// Records start at `RECORDS_START`.
 const HEADER_LEN: usize = 8 + 8 + IDENTITY_LEN + 32;
 const IDENTITY_LEN: usize = 8 + 16;
 const RECORDS_START: u64 = 4096;
-/// Record head: magic, epoch, body length, SHA-256 of (epoch, length, body).
+/// Record head: magic, epoch, body length, checksum of (epoch, length, body)
+/// (CRC-32 in 4 bytes then zeros, or, in the first version, SHA-256).
 const RECORD_HEAD_LEN: usize = 8 + 8 + 8 + 32;
 /// Body entries: `SET_LEN` length, then `WRITE` offset length bytes.
 const SET_LEN: u8 = 1;
@@ -280,11 +287,11 @@ impl Journaled {
             record.extend_from_slice(run);
         }
         let body_len = (record.len() - RECORD_HEAD_LEN) as u64;
-        let digest = record_digest(log.epoch, &record[RECORD_HEAD_LEN..]);
-        record[..8].copy_from_slice(MAGIC);
+        let checksum = record_checksum(log.epoch, &record[RECORD_HEAD_LEN..]);
+        record[..8].copy_from_slice(RECORD_MAGIC);
         record[8..16].copy_from_slice(&log.epoch.to_le_bytes());
         record[16..24].copy_from_slice(&body_len.to_le_bytes());
-        record[24..RECORD_HEAD_LEN].copy_from_slice(&digest);
+        record[24..RECORD_HEAD_LEN].copy_from_slice(&checksum);
         // Writes (from redb's readers too) go on meanwhile, into `fresh`.
         let written = log
             .file
@@ -411,7 +418,19 @@ fn start_epoch(log: &mut Log) -> io::Result<()> {
     Ok(())
 }
 
-fn record_digest(epoch: u64, body: &[u8]) -> [u8; 32] {
+/// A record's checksum field: CRC-32 of (epoch, length, body), then zeros.
+fn record_checksum(epoch: u64, body: &[u8]) -> [u8; 32] {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&epoch.to_le_bytes());
+    crc.update(&(body.len() as u64).to_le_bytes());
+    crc.update(body);
+    let mut field = [0u8; 32];
+    field[..4].copy_from_slice(&crc.finalize().to_le_bytes());
+    field
+}
+
+/// The checksum field of a first-version record.
+fn sha256_record_checksum(epoch: u64, body: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(epoch.to_le_bytes());
     hasher.update((body.len() as u64).to_le_bytes());
@@ -435,12 +454,17 @@ fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<
         };
         let (record_epoch, len) = (number(8..16), number(16..24));
         let body_at = at + RECORD_HEAD_LEN as u64;
-        if head[..8] != MAGIC[..] || record_epoch != epoch || len > log_len - body_at {
+        let checksum = match &head[..8] {
+            magic if magic == RECORD_MAGIC => record_checksum,
+            magic if magic == SHA256_RECORD_MAGIC => sha256_record_checksum,
+            _ => break,
+        };
+        if record_epoch != epoch || len > log_len - body_at {
             break;
         }
         body.resize(len as usize, 0);
         log.read_exact_at(&mut body, body_at)?;
-        if record_digest(epoch, &body)[..] != head[24..] {
+        if checksum(epoch, &body)[..] != head[24..] {
             break;
         }
         if !same_store {
@@ -664,6 +688,38 @@ mod tests {
     /// before the kernel wrote them back) and the last record is torn: the
     /// synced records come back, the torn one and unsynced writes do not, and
     /// a later open does not replay the same records again.
+    #[test]
+    fn a_record_replays_only_if_its_checksum_holds_and_first_version_records_replay() {
+        let (_dir, path) = temp_store();
+        let log = log_path(&path);
+        {
+            let backend = journaled(&path).unwrap();
+            backend.set_len(2 * 4096).unwrap();
+            backend.write(0, &[b'a'; 4096]).unwrap();
+            backend.sync_data().unwrap();
+            backend.write(4096, &[b'b'; 4096]).unwrap();
+            backend.sync_data().unwrap();
+            // Dropped without close: a crash.
+        }
+        let mut bytes = std::fs::read(&log).unwrap();
+        let number = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        // The first record rewritten as the first version wrote records.
+        let head = RECORDS_START as usize;
+        let (epoch, len) = (number(&bytes, head + 8), number(&bytes, head + 16) as usize);
+        let body = head + RECORD_HEAD_LEN;
+        let sum = sha256_record_checksum(epoch, &bytes[body..body + len]);
+        bytes[head..head + 8].copy_from_slice(SHA256_RECORD_MAGIC);
+        bytes[head + 24..body].copy_from_slice(&sum);
+        // One bit of the second record's page flipped, its length intact.
+        bytes[body + len + RECORD_HEAD_LEN + 100] ^= 1;
+        std::fs::write(&log, &bytes).unwrap();
+        std::fs::write(&path, []).unwrap();
+
+        let backend = journaled(&path).unwrap();
+        assert_eq!(read_at(&backend, 0, 4096), vec![b'a'; 4096]);
+        assert_eq!(read_at(&backend, 4096, 4), [0; 4], "the damaged record");
+    }
+
     #[test]
     fn synced_writes_are_replayed_and_torn_or_unsynced_ones_are_not() {
         let (_dir, path) = temp_store();
