@@ -684,10 +684,6 @@ mod tests {
         assert!(runs.windows(2).all(|w| w[0].1 <= w[1].0), "runs overlap");
     }
 
-    /// The store file lost every write since the last checkpoint (a power cut
-    /// before the kernel wrote them back) and the last record is torn: the
-    /// synced records come back, the torn one and unsynced writes do not, and
-    /// a later open does not replay the same records again.
     #[test]
     fn a_record_replays_only_if_its_checksum_holds_and_first_version_records_replay() {
         let (_dir, path) = temp_store();
@@ -720,6 +716,10 @@ mod tests {
         assert_eq!(read_at(&backend, 4096, 4), [0; 4], "the damaged record");
     }
 
+    /// The store file lost every write since the last checkpoint (a power cut
+    /// before the kernel wrote them back) and the last record is torn: the
+    /// synced records come back, the torn one and unsynced writes do not, and
+    /// a later open does not replay the same records again.
     #[test]
     fn synced_writes_are_replayed_and_torn_or_unsynced_ones_are_not() {
         let (_dir, path) = temp_store();

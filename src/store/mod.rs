@@ -8,7 +8,8 @@
 //! write transaction that concurrent writers share (group commit, `group.rs`),
 //! made durable by one synced record of the store's journal (`journal.rs`); a
 //! call's writes are kept only if its closure returns `Ok`. Reads use MVCC
-//! snapshots and never block on the writer.
+//! snapshots and never block on the writer; readers between two commits share
+//! one (`snapshot.rs`).
 
 pub mod codec;
 mod group;
