@@ -941,6 +941,42 @@ fn request_audit_rows_survive_a_graceful_restart() {
     assert_eq!(rows, 300, "{audit}");
 }
 
+/// A deleted user keeps its keys (so a POST with them revives it); a live
+/// user may take one of them meanwhile. Reviving the first under other keys
+/// must leave the second its key: still found, still unique.
+#[test]
+fn a_revived_user_leaves_alone_a_key_another_user_took() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Revive");
+    let user = |name: &str, ext: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": name, "externalId": ext})
+    };
+    let kim = scim.create("/Users", &user("kim@example.com", "ext-kim"));
+    let kim_id = kim["id"].as_str().unwrap().to_string();
+    assert_eq!(scim.delete(&format!("/Users/{kim_id}")).status, 204);
+    let lee = scim.create("/Users", &user("lee@example.com", "ext-lee"));
+    let lee_id = lee["id"].as_str().unwrap().to_string();
+    let renamed = scim.put(
+        &format!("/Users/{lee_id}"),
+        &user("kim@example.com", "ext-lee"),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+
+    // Kim's externalId revives Kim, now as zed.
+    let revived = scim.create("/Users", &user("zed@example.com", "ext-kim"));
+    assert_eq!(revived["id"], kim_id.as_str());
+
+    let found = scim.get("/Users?filter=userName%20eq%20%22kim@example.com%22");
+    assert_eq!(found.status, 200, "{}", found.body);
+    let found = found.json();
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], lee_id.as_str());
+    let taken = scim.post("/Users", &user("kim@example.com", "ext-other"));
+    assert_scim_error(&taken, 409, Some("uniqueness"));
+}
+
 /// Point filters remember which id a userName, externalId or group name led
 /// to; after renames, deletes and a new owner of the name, every answer is
 /// still the current one.

@@ -195,7 +195,7 @@ pub(crate) fn write_indexes(
 ) -> Result<(), ScimError> {
     if old.name != new.name {
         if let Some(k) = &old.name {
-            tx.index_remove(name_index(kind), tenant, k)?;
+            tx.index_remove(name_index(kind), tenant, k, id)?;
         }
         if let Some(k) = &new.name {
             tx.index_put(name_index(kind), tenant, k, id)?;
@@ -203,7 +203,7 @@ pub(crate) fn write_indexes(
     }
     if old.external_id != new.external_id {
         if let Some(k) = &old.external_id {
-            tx.index_remove(UniqueIndex::UserExternalId, tenant, k)?;
+            tx.index_remove(UniqueIndex::UserExternalId, tenant, k, id)?;
         }
         if let Some(k) = &new.external_id {
             tx.index_put(UniqueIndex::UserExternalId, tenant, k, id)?;

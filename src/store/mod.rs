@@ -1207,14 +1207,20 @@ impl Tx {
         Ok(())
     }
 
-    /// Removes a unique index key.
+    /// Removes a unique index key if it still names `id`: another resource
+    /// may have taken the key since (while `id` was deleted, say).
     pub fn index_remove(
         &mut self,
         index: UniqueIndex,
         tenant: u64,
         key: &str,
+        id: &str,
     ) -> Result<(), StoreError> {
-        self.open(index.table())?.remove((tenant, key))?;
+        let mut table = self.open(index.table())?;
+        let names_id = table.get((tenant, key))?.is_some_and(|v| v.value() == id);
+        if names_id {
+            table.remove((tenant, key))?;
+        }
         Ok(())
     }
 
