@@ -31,9 +31,7 @@ load --seconds 5 baseline redb create get filter patch get filter baseline
 # The same ratios from interleaved 2-second slices: the disk and the
 # neighbours of this VM drift within a minute, and each slice pair shares its
 # minute (ratios of the summed rates).
-load --seconds 2 redb2pc redb1pc create patch get filter redb2pc redb1pc create patch get filter \
-  redb2pc redb1pc create patch get filter redb2pc redb1pc create patch get filter \
-  redb2pc redb1pc create patch get filter |
+load --seconds 2 $(for round in 1 2 3 4 5; do echo redb2pc redb1pc create patch get filter; done) |
   awk '{ print }
        /^redb 2pc/ { r += $4 } /^redb 1pc/ { q += $4 } /^create/ { c += $3 } /^patch/ { p += $3 }
        /^get/ { g += $3 } /^filter/ { f += $3 }

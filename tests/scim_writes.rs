@@ -941,6 +941,12 @@ fn request_audit_rows_survive_a_graceful_restart() {
     assert_eq!(rows, 300, "{audit}");
 }
 
+/// A user with these unique keys.
+fn keyed_user(name: &str, external_id: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+           "userName": name, "externalId": external_id, "active": true})
+}
+
 /// A deleted user keeps its keys (so a POST with them revives it); a live
 /// user may take one of them meanwhile. Reviving the first under other keys
 /// must leave the second its key: still found, still unique.
@@ -949,23 +955,19 @@ fn a_revived_user_leaves_alone_a_key_another_user_took() {
     let (_tmp, data) = temp_data_dir();
     let server = Server::start(&data);
     let scim = Scim::setup(&server, "Revive");
-    let user = |name: &str, ext: &str| {
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-               "userName": name, "externalId": ext})
-    };
-    let kim = scim.create("/Users", &user("kim@example.com", "ext-kim"));
+    let kim = scim.create("/Users", &keyed_user("kim@example.com", "ext-kim"));
     let kim_id = kim["id"].as_str().unwrap().to_string();
     assert_eq!(scim.delete(&format!("/Users/{kim_id}")).status, 204);
-    let lee = scim.create("/Users", &user("lee@example.com", "ext-lee"));
+    let lee = scim.create("/Users", &keyed_user("lee@example.com", "ext-lee"));
     let lee_id = lee["id"].as_str().unwrap().to_string();
     let renamed = scim.put(
         &format!("/Users/{lee_id}"),
-        &user("kim@example.com", "ext-lee"),
+        &keyed_user("kim@example.com", "ext-lee"),
     );
     assert_eq!(renamed.status, 200, "{}", renamed.body);
 
     // Kim's externalId revives Kim, now as zed.
-    let revived = scim.create("/Users", &user("zed@example.com", "ext-kim"));
+    let revived = scim.create("/Users", &keyed_user("zed@example.com", "ext-kim"));
     assert_eq!(revived["id"], kim_id.as_str());
 
     let found = scim.get("/Users?filter=userName%20eq%20%22kim@example.com%22");
@@ -973,22 +975,18 @@ fn a_revived_user_leaves_alone_a_key_another_user_took() {
     let found = found.json();
     assert_eq!(found["totalResults"], 1, "{found}");
     assert_eq!(found["Resources"][0]["id"], lee_id.as_str());
-    let taken = scim.post("/Users", &user("kim@example.com", "ext-other"));
+    let taken = scim.post("/Users", &keyed_user("kim@example.com", "ext-other"));
     assert_scim_error(&taken, 409, Some("uniqueness"));
 }
 
-/// Point filters remember which id a userName, externalId or group name led
-/// to; after renames, deletes and a new owner of the name, every answer is
-/// still the current one.
+/// Point filters are answered from the unique indexes (userName, externalId,
+/// group displayName); after renames, deletes and a new owner of the name,
+/// every answer is still the current one.
 #[test]
 fn point_filters_follow_renames_and_deletes() {
     let (_tmp, data) = temp_data_dir();
     let server = Server::start(&data);
     let scim = Scim::setup(&server, "Hints");
-    let user = |name: &str, ext: &str| {
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-               "userName": name, "externalId": ext, "active": true})
-    };
     let ids_for = |filter: &str| -> Vec<String> {
         let r = scim.get(&format!(
             "/Users?filter={}",
@@ -1010,7 +1008,7 @@ fn point_filters_follow_renames_and_deletes() {
             .map(|u| u["id"].as_str().unwrap().to_string())
             .collect()
     };
-    let ann = scim.create("/Users", &user("ann@example.com", "ext-1"));
+    let ann = scim.create("/Users", &keyed_user("ann@example.com", "ext-1"));
     let ann_id = ann["id"].as_str().unwrap().to_string();
     for _ in 0..2 {
         assert_eq!(
@@ -1029,7 +1027,7 @@ fn point_filters_follow_renames_and_deletes() {
     // Renamed and given another externalId: the old keys find nobody.
     let renamed = scim.put(
         &format!("/Users/{ann_id}"),
-        &user("anna@example.com", "ext-2"),
+        &keyed_user("anna@example.com", "ext-2"),
     );
     assert_eq!(renamed.status, 200, "{}", renamed.body);
     assert!(ids_for(r#"userName eq "ann@example.com""#).is_empty());
@@ -1040,7 +1038,7 @@ fn point_filters_follow_renames_and_deletes() {
     );
 
     // A new user takes the old keys: found, not the renamed one.
-    let bob = scim.create("/Users", &user("ann@example.com", "ext-1"));
+    let bob = scim.create("/Users", &keyed_user("ann@example.com", "ext-1"));
     let bob_id = bob["id"].as_str().unwrap().to_string();
     assert_eq!(
         ids_for(r#"userName eq "ann@example.com""#),

@@ -206,7 +206,8 @@ impl Journaled {
     /// a crash left in it into `store_file` and starts a new epoch.
     /// `WouldBlock` means another process has the store open.
     pub fn open(store_path: &Path, store_file: File) -> io::Result<Journaled> {
-        let file = open_read_write(&log_path(store_path))?;
+        let path = log_path(store_path);
+        let file = open_read_write(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -236,7 +237,7 @@ impl Journaled {
             store_file.sync_data()?;
         }
         let file_len = store_file.metadata()?.len();
-        let direct = open_direct(&log_path(store_path));
+        let direct = open_direct(&path);
         let mut log = Log {
             file,
             direct,
@@ -318,7 +319,6 @@ impl Journaled {
         let written = log
             .write_record(&buffer[start..])
             .and_then(|()| log.file.sync_data());
-        let record_len = padded_len as u64;
         if buffer.capacity() <= BUFFER_KEPT {
             log.buffer = buffer;
         }
@@ -326,7 +326,7 @@ impl Journaled {
             log.failed = true;
             return Err(e);
         }
-        log.end += record_len;
+        log.end += padded_len as u64;
         log.durable_len = len;
         let applied = self
             .overlay()
@@ -404,16 +404,26 @@ fn read_header(file: &File) -> io::Result<Option<(u64, [u8; IDENTITY_LEN])>> {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let (fields, digest) = head.split_at(HEADER_LEN - 32);
-    if fields[..8] != MAGIC[..] || Sha256::digest(fields)[..] != *digest {
+    let epoch = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
+    let mut identity = [0u8; IDENTITY_LEN];
+    identity.copy_from_slice(&head[16..16 + IDENTITY_LEN]);
+    if head != header(epoch, &identity) {
         // Torn while an epoch started: the store file was synced before, so
         // nothing needs replaying.
         return Ok(None);
     }
-    let epoch = u64::from_le_bytes(fields[8..16].try_into().unwrap_or_default());
-    let mut identity = [0u8; IDENTITY_LEN];
-    identity.copy_from_slice(&fields[16..]);
     Ok(Some((epoch, identity)))
+}
+
+/// The header of `epoch` for the store file `identity`.
+fn header(epoch: u64, identity: &[u8; IDENTITY_LEN]) -> [u8; HEADER_LEN] {
+    let mut head = [0u8; HEADER_LEN];
+    head[..8].copy_from_slice(MAGIC);
+    head[8..16].copy_from_slice(&epoch.to_le_bytes());
+    head[16..16 + IDENTITY_LEN].copy_from_slice(identity);
+    let digest = Sha256::digest(&head[..HEADER_LEN - 32]);
+    head[HEADER_LEN - 32..].copy_from_slice(&digest);
+    head
 }
 
 impl Log {
@@ -457,13 +467,7 @@ fn start_epoch(log: &mut Log) -> io::Result<()> {
             break candidate;
         }
     };
-    let mut head = Vec::with_capacity(HEADER_LEN);
-    head.extend_from_slice(MAGIC);
-    head.extend_from_slice(&epoch.to_le_bytes());
-    head.extend_from_slice(&log.identity);
-    let digest = Sha256::digest(&head);
-    head.extend_from_slice(&digest);
-    log.file.write_all_at(&head, 0)?;
+    log.file.write_all_at(&header(epoch, &log.identity), 0)?;
     log.file.sync_data()?;
     log.epoch = epoch;
     log.end = RECORDS_START;
@@ -976,6 +980,8 @@ mod tests {
             insert(&db, key);
         }
         let log = std::fs::read(log_path(&path)).unwrap();
+        let log_file = File::open(log_path(&path)).unwrap();
+        let (epoch, _) = read_header(&log_file).unwrap().unwrap();
 
         // A record is padded by less than a block: cutting one tears its body.
         for (name, log_len, expected) in [
@@ -984,14 +990,11 @@ mod tests {
         ] {
             let crashed = dir.path().join(format!("{name}.redb"));
             std::fs::write(&crashed, &checkpointed).unwrap();
-            std::fs::write(log_path(&crashed), &log[..log_len]).unwrap();
             // The copy is a new file: give the journal its identity.
             let identity = identity(&File::open(&crashed).unwrap()).unwrap();
-            let mut head = std::fs::read(log_path(&crashed)).unwrap();
-            head[16..16 + IDENTITY_LEN].copy_from_slice(&identity);
-            let digest = Sha256::digest(&head[..HEADER_LEN - 32]);
-            head[HEADER_LEN - 32..HEADER_LEN].copy_from_slice(&digest);
-            std::fs::write(log_path(&crashed), head).unwrap();
+            let mut crashed_log = log[..log_len].to_vec();
+            crashed_log[..HEADER_LEN].copy_from_slice(&header(epoch, &identity));
+            std::fs::write(log_path(&crashed), crashed_log).unwrap();
 
             let reopened = Database::builder()
                 .create_with_backend(open(&crashed).unwrap())
