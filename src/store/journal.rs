@@ -5,9 +5,12 @@
 //! scattered 4 KiB pages for a batch of creates, and syncing scattered pages
 //! costs the disk (and on a VM the hypervisor) about twice the time of one
 //! sequential write of the same bytes. The store file gets those pages after
-//! the log record is durable, without a sync of its own; when the log passes
-//! `CHECKPOINT_BYTES` the store file is synced once and the log starts over
-//! under a new epoch, so a page written by many commits reaches the disk once.
+//! the log record is durable, without a sync of its own, and not at once:
+//! they wait in memory until `UNWRITTEN_BYTES` of them do, so a page many
+//! commits rewrite is written once for all of them. When the log passes
+//! `CHECKPOINT_BYTES` the store file gets what waits and is synced once, and
+//! the log starts over under a new epoch, so a page written by many commits
+//! reaches the disk once.
 //!
 //! Until its record is durable a write lives only in memory (`Overlay`, which
 //! reads see), so the store file only ever holds synced writes. After a crash,
@@ -81,7 +84,13 @@ struct Runs(BTreeMap<u64, Vec<u8>>);
 
 impl Runs {
     fn insert(&mut self, offset: u64, data: &[u8]) {
+        self.insert_owned(offset, data.to_vec());
+    }
+
+    /// Inserts `data` at `offset`; returns how many bytes it replaced.
+    fn insert_owned(&mut self, offset: u64, data: Vec<u8>) -> usize {
         let end = offset + data.len() as u64;
+        let mut replaced = 0;
         let covered: Vec<u64> = self
             .0
             .range(..end)
@@ -94,6 +103,7 @@ impl Runs {
                 continue;
             };
             let run_end = start + run.len() as u64;
+            replaced += (run_end.min(end) - start.max(offset)) as usize;
             if run_end > end {
                 let tail = run.split_off((end - start) as usize);
                 self.0.insert(end, tail);
@@ -103,7 +113,12 @@ impl Runs {
                 self.0.insert(start, run);
             }
         }
-        self.0.insert(offset, data.to_vec());
+        self.0.insert(offset, data);
+        replaced
+    }
+
+    fn bytes(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
     }
 
     /// Cuts runs at `len`.
@@ -141,8 +156,14 @@ impl Runs {
 struct Overlay {
     /// Written since the last sync began.
     fresh: Runs,
-    /// Written before the sync in progress, until they are in the store file.
+    /// Written before the sync in progress, until its record is durable.
     syncing: Runs,
+    /// Durable in the log, not yet written to the store file: they go there
+    /// together once `UNWRITTEN_BYTES` wait, or at a checkpoint, so a page
+    /// many commits rewrite (redb's header, its table of tables, the leaves
+    /// of a hot index) is written once, not once per commit.
+    unwritten: Runs,
+    unwritten_bytes: usize,
     /// The length redb sees.
     len: u64,
     /// The store file's length: never less than `len`, since growth is
@@ -328,32 +349,59 @@ impl Journaled {
         }
         log.end += padded_len as u64;
         log.durable_len = len;
-        let applied = self
-            .overlay()
-            .syncing
-            .0
-            .iter()
-            .try_for_each(|(offset, run)| self.store_file.write_all_at(run, *offset));
-        let mut overlay = self.overlay_mut();
-        // A deferred shrink, now that its record is durable; not below what
-        // redb has grown to since.
-        let target = len.max(overlay.len);
-        let applied = applied.and_then(|()| {
+        let write_out = {
+            let mut overlay = self.overlay_mut();
+            let synced = std::mem::take(&mut overlay.syncing);
+            for (offset, run) in synced.0 {
+                let added = run.len();
+                let replaced = overlay.unwritten.insert_owned(offset, run);
+                overlay.unwritten_bytes =
+                    (overlay.unwritten_bytes + added).saturating_sub(replaced);
+            }
+            // A deferred shrink, now that its record is durable; not below
+            // what redb has grown to since.
+            let target = len.max(overlay.len);
             if overlay.file_len > target {
-                self.store_file.set_len(target)?;
+                overlay.unwritten.truncate(target);
+                overlay.unwritten_bytes = overlay.unwritten.bytes();
+                if let Err(e) = self.store_file.set_len(target) {
+                    return Ok(self.store_write_failed(log, &e));
+                }
                 overlay.file_len = target;
             }
-            Ok(())
-        });
-        if let Err(e) = applied {
-            // Durable in the log, so the commit stands; the runs stay readable
-            // in the overlay and the next start-up replays them.
-            log.failed = true;
-            tracing::error!(error = %e, "cannot write the store file; writes stop until a restart replays the journal");
-            return Ok(false);
+            overlay.unwritten_bytes >= UNWRITTEN_BYTES
+        };
+        let checkpoint_due = log.end >= CHECKPOINT_BYTES;
+        if write_out
+            && !checkpoint_due
+            && let Err(e) = self.write_unwritten()
+        {
+            return Ok(self.store_write_failed(log, &e));
         }
-        overlay.syncing.0.clear();
-        Ok(log.end >= CHECKPOINT_BYTES)
+        Ok(checkpoint_due)
+    }
+
+    /// The commit is durable in the log, so it stands; what the store file
+    /// lacks stays readable in the overlay and the next start-up replays it.
+    /// Returns that no checkpoint is due.
+    fn store_write_failed(&self, log: &mut Log, e: &io::Error) -> bool {
+        log.failed = true;
+        tracing::error!(error = %e, "cannot write the store file; writes stop until a restart replays the journal");
+        false
+    }
+
+    /// Writes the durable runs into the store file (without a sync). Called
+    /// with the log's lock held: only that lock's holder changes `unwritten`.
+    fn write_unwritten(&self) -> io::Result<()> {
+        self.overlay()
+            .unwritten
+            .0
+            .iter()
+            .try_for_each(|(offset, run)| self.store_file.write_all_at(run, *offset))?;
+        let mut overlay = self.overlay_mut();
+        overlay.unwritten.0.clear();
+        overlay.unwritten_bytes = 0;
+        Ok(())
     }
 
     /// Syncs the store file, after which the log's records are redundant.
@@ -361,7 +409,10 @@ impl Journaled {
         if log.failed {
             return Err(failed_earlier());
         }
-        let done = self.store_file.sync_data().and_then(|()| start_epoch(log));
+        let done = self
+            .write_unwritten()
+            .and_then(|()| self.store_file.sync_data())
+            .and_then(|()| start_epoch(log));
         if done.is_err() {
             // A failed sync may have dropped the store file's pages (the
             // kernel marks them clean), and a failed header write may leave
@@ -371,6 +422,9 @@ impl Journaled {
         done
     }
 }
+
+/// How many bytes of durable pages may wait in memory for the store file.
+const UNWRITTEN_BYTES: usize = 8 * 1024 * 1024;
 
 /// A record larger than this gets a buffer of its own, not kept afterwards.
 const BUFFER_KEPT: usize = 8 * 1024 * 1024;
@@ -597,6 +651,7 @@ impl StorageBackend for Journaled {
         }
         // The store file is never shorter than `len`.
         self.store.read(offset, out)?;
+        overlay.unwritten.read_over(offset, out);
         overlay.syncing.read_over(offset, out);
         overlay.fresh.read_over(offset, out);
         Ok(())
@@ -825,9 +880,9 @@ mod tests {
             // Dropped without close: a crash.
         }
         assert_eq!(
-            &std::fs::read(&path).unwrap()[..4],
-            b"aaaa",
-            "unsynced writes stay out"
+            std::fs::read(&path).unwrap()[..8],
+            [0; 8],
+            "durable writes wait in memory (the log has them), unsynced ones stay out"
         );
         std::fs::write(&path, []).unwrap();
         // Its padding is under a block: cutting one tears the last record.
@@ -916,11 +971,49 @@ mod tests {
         backend.sync_data().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * 4096);
         assert_eq!(read_at(&backend, 4096, 4096), vec![0; 4096]);
+        // The cut page's durable bytes waited in memory: gone with the cut.
+        backend.set_len(3 * 4096).unwrap();
+        assert_eq!(read_at(&backend, 2 * 4096, 4096), vec![0; 4096]);
+        backend.sync_data().unwrap();
         backend.close().unwrap();
         drop(backend);
         let backend = journaled(&path).unwrap();
-        assert_eq!(backend.len().unwrap(), 2 * 4096);
+        assert_eq!(backend.len().unwrap(), 3 * 4096);
         assert_eq!(read_at(&backend, 4090, 12), b"aaaaaa\0\0\0\0\0\0");
+        assert_eq!(read_at(&backend, 2 * 4096, 4096), vec![0; 4096]);
+    }
+
+    #[test]
+    fn durable_pages_reach_the_store_file_together() {
+        let (_dir, path) = temp_store();
+        let backend = journaled(&path).unwrap();
+        let page = |n: usize| (n * 4096) as u64;
+        let pages = UNWRITTEN_BYTES / 4096;
+        backend.set_len(page(pages + 1)).unwrap();
+        let on_disk = |n: usize| std::fs::read(&path).unwrap()[n * 4096];
+        // A page every commit rewrites counts once.
+        for round in 0..3u8 {
+            backend.write(0, &[round; 4096]).unwrap();
+            backend.sync_data().unwrap();
+        }
+        for n in 1..pages - 1 {
+            backend.write(page(n), &[b'p'; 4096]).unwrap();
+            backend.sync_data().unwrap();
+        }
+        assert_eq!(read_at(&backend, 0, 1), [2]);
+        assert_eq!((on_disk(0), on_disk(pages - 2)), (0, 0), "still waiting");
+        backend.write(page(pages - 1), &[b'p'; 4096]).unwrap();
+        backend.sync_data().unwrap();
+        assert_eq!((on_disk(0), on_disk(pages - 1)), (2, b'p'), "all at once");
+        backend.write(page(pages), &[b'q'; 4096]).unwrap();
+        backend.sync_data().unwrap();
+        assert_eq!(on_disk(pages), 0);
+        backend.close().unwrap();
+        assert_eq!(on_disk(pages), b'q', "a clean close writes what waits");
+        drop(backend);
+        std::fs::write(log_path(&path), []).unwrap();
+        let backend = journaled(&path).unwrap();
+        assert_eq!(read_at(&backend, page(pages), 1), b"q");
     }
 
     #[test]
