@@ -16,8 +16,7 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$DATA"' EXIT
 
 start() {
   local began=$(date +%s%N)
-  # As the packaged unit runs it (MALLOC_ARENA_MAX=2); ARENAS= for glibc's default.
-  MALLOC_ARENA_MAX=${ARENAS-2} taskset -c 0 "$ROSTER" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >>"$DATA/serve.log" 2>&1 &
+  taskset -c 0 "$ROSTER" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >>"$DATA/serve.log" 2>&1 &
   PID=$!
   until curl -fs "$BASE/readyz" >/dev/null 2>&1; do sleep 0.005; done
   echo "start to /readyz: $(( ($(date +%s%N) - began) / 1000000 )) ms"

@@ -16,7 +16,15 @@ use roster::control::{self, Command};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (libmimalloc-sys names no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Free memory goes back to the system at once. By default mimalloc waits a
+    // second and then purges only on that thread's next allocation, so threads
+    // that ran a scan of 100 000 users and went idle kept ~50 MiB resident.
+    // SAFETY: sets an integer option; mimalloc reads it on every purge.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     let mut overrides = Overrides {
         config_file: cli.global.config.clone(),
@@ -176,4 +184,17 @@ fn main() -> ExitCode {
     let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
     let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
     ExitCode::from(u8::try_from(reply.code).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MI_OPTION_PURGE_DELAY;
+
+    #[test]
+    fn the_purge_option_is_mimallocs_purge_delay() {
+        // Its default in mimalloc 3 is 1000 ms, which no neighbouring option has.
+        // SAFETY: reads an integer option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(default, 1000);
+    }
 }
