@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn the_purge_option_is_mimallocs_purge_delay() {
-        // Its default in mimalloc 3 is 1000 ms, which no neighbouring option has.
+        // Its default in mimalloc 3 is 1000 ms, which no other option has.
         // SAFETY: reads an integer option.
         let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         assert_eq!(default, 1000);
