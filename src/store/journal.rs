@@ -80,56 +80,57 @@ pub fn log_path(store: &Path) -> PathBuf {
 
 /// Non-overlapping byte runs by offset; a later write replaces what it covers.
 #[derive(Debug, Default)]
-struct Runs(BTreeMap<u64, Vec<u8>>);
+struct Runs {
+    runs: BTreeMap<u64, Vec<u8>>,
+    /// The runs' total length.
+    bytes: usize,
+}
 
 impl Runs {
     fn insert(&mut self, offset: u64, data: &[u8]) {
         self.insert_owned(offset, data.to_vec());
     }
 
-    /// Inserts `data` at `offset`; returns how many bytes it replaced.
-    fn insert_owned(&mut self, offset: u64, data: Vec<u8>) -> usize {
+    fn insert_owned(&mut self, offset: u64, data: Vec<u8>) {
         let end = offset + data.len() as u64;
-        let mut replaced = 0;
         let covered: Vec<u64> = self
-            .0
+            .runs
             .range(..end)
             .rev()
             .take_while(|(start, run)| **start + run.len() as u64 > offset)
             .map(|(start, _)| *start)
             .collect();
         for start in covered {
-            let Some(mut run) = self.0.remove(&start) else {
+            let Some(mut run) = self.runs.remove(&start) else {
                 continue;
             };
             let run_end = start + run.len() as u64;
-            replaced += (run_end.min(end) - start.max(offset)) as usize;
+            self.bytes -= (run_end.min(end) - start.max(offset)) as usize;
             if run_end > end {
                 let tail = run.split_off((end - start) as usize);
-                self.0.insert(end, tail);
+                self.runs.insert(end, tail);
             }
             if start < offset {
                 run.truncate((offset - start) as usize);
-                self.0.insert(start, run);
+                self.runs.insert(start, run);
             }
         }
-        self.0.insert(offset, data);
-        replaced
-    }
-
-    fn bytes(&self) -> usize {
-        self.0.values().map(Vec::len).sum()
+        self.bytes += data.len();
+        self.runs.insert(offset, data);
     }
 
     /// Cuts runs at `len`.
     fn truncate(&mut self, len: u64) {
-        let beyond: Vec<u64> = self.0.range(len..).map(|(start, _)| *start).collect();
+        let beyond: Vec<u64> = self.runs.range(len..).map(|(start, _)| *start).collect();
         for start in beyond {
-            self.0.remove(&start);
+            if let Some(run) = self.runs.remove(&start) {
+                self.bytes -= run.len();
+            }
         }
-        if let Some((start, run)) = self.0.range_mut(..len).next_back() {
+        if let Some((start, run)) = self.runs.range_mut(..len).next_back() {
             let keep = (len - start) as usize;
             if run.len() > keep {
+                self.bytes -= run.len() - keep;
                 run.truncate(keep);
             }
         }
@@ -138,7 +139,7 @@ impl Runs {
     /// Copies the runs that overlap `[offset, offset + out.len())` into `out`.
     fn read_over(&self, offset: u64, out: &mut [u8]) {
         let end = offset + out.len() as u64;
-        for (start, run) in self.0.range(..end).rev() {
+        for (start, run) in self.runs.range(..end).rev() {
             let run_end = start + run.len() as u64;
             if run_end <= offset {
                 break;
@@ -163,7 +164,6 @@ struct Overlay {
     /// many commits rewrite (redb's header, its table of tables, the leaves
     /// of a hot index) is written once, not once per commit.
     unwritten: Runs,
-    unwritten_bytes: usize,
     /// The length redb sees.
     len: u64,
     /// The store file's length: never less than `len`, since growth is
@@ -301,7 +301,7 @@ impl Journaled {
     fn commit_overlay(&self, log: &mut Log) -> io::Result<bool> {
         let len = {
             let mut overlay = self.overlay_mut();
-            if overlay.fresh.0.is_empty() && overlay.len == log.durable_len {
+            if overlay.fresh.runs.is_empty() && overlay.len == log.durable_len {
                 return Ok(false);
             }
             let fresh = std::mem::take(&mut overlay.fresh);
@@ -309,7 +309,7 @@ impl Journaled {
             overlay.len
         };
         let overlay = self.overlay();
-        let syncing = &overlay.syncing.0;
+        let syncing = &overlay.syncing.runs;
         let entries: usize = syncing.values().map(|run| 1 + 8 + 8 + run.len()).sum();
         let body_len = 1 + 8 + entries;
         let padded_len = (RECORD_HEAD_LEN + body_len).next_multiple_of(LOG_BLOCK);
@@ -352,42 +352,31 @@ impl Journaled {
         let write_out = {
             let mut overlay = self.overlay_mut();
             let synced = std::mem::take(&mut overlay.syncing);
-            for (offset, run) in synced.0 {
-                let added = run.len();
-                let replaced = overlay.unwritten.insert_owned(offset, run);
-                overlay.unwritten_bytes =
-                    (overlay.unwritten_bytes + added).saturating_sub(replaced);
+            for (offset, run) in synced.runs {
+                overlay.unwritten.insert_owned(offset, run);
             }
             // A deferred shrink, now that its record is durable; not below
             // what redb has grown to since.
             let target = len.max(overlay.len);
             if overlay.file_len > target {
                 overlay.unwritten.truncate(target);
-                overlay.unwritten_bytes = overlay.unwritten.bytes();
                 if let Err(e) = self.store_file.set_len(target) {
-                    return Ok(self.store_write_failed(log, &e));
+                    log.store_write_failed(&e);
+                    return Ok(false);
                 }
                 overlay.file_len = target;
             }
-            overlay.unwritten_bytes >= UNWRITTEN_BYTES
+            overlay.unwritten.bytes >= UNWRITTEN_BYTES
         };
         let checkpoint_due = log.end >= CHECKPOINT_BYTES;
         if write_out
             && !checkpoint_due
             && let Err(e) = self.write_unwritten()
         {
-            return Ok(self.store_write_failed(log, &e));
+            log.store_write_failed(&e);
+            return Ok(false);
         }
         Ok(checkpoint_due)
-    }
-
-    /// The commit is durable in the log, so it stands; what the store file
-    /// lacks stays readable in the overlay and the next start-up replays it.
-    /// Returns that no checkpoint is due.
-    fn store_write_failed(&self, log: &mut Log, e: &io::Error) -> bool {
-        log.failed = true;
-        tracing::error!(error = %e, "cannot write the store file; writes stop until a restart replays the journal");
-        false
     }
 
     /// Writes the durable runs into the store file (without a sync). Called
@@ -395,12 +384,10 @@ impl Journaled {
     fn write_unwritten(&self) -> io::Result<()> {
         self.overlay()
             .unwritten
-            .0
+            .runs
             .iter()
             .try_for_each(|(offset, run)| self.store_file.write_all_at(run, *offset))?;
-        let mut overlay = self.overlay_mut();
-        overlay.unwritten.0.clear();
-        overlay.unwritten_bytes = 0;
+        self.overlay_mut().unwritten = Runs::default();
         Ok(())
     }
 
@@ -481,6 +468,14 @@ fn header(epoch: u64, identity: &[u8; IDENTITY_LEN]) -> [u8; HEADER_LEN] {
 }
 
 impl Log {
+    /// After the commit's record is durable: the commit stands, and what the
+    /// store file lacks stays readable in the overlay for the next start-up
+    /// to replay; no more writes are taken.
+    fn store_write_failed(&mut self, e: &io::Error) {
+        self.failed = true;
+        tracing::error!(error = %e, "cannot write the store file; writes stop until a restart replays the journal");
+    }
+
     /// Writes a record (block-aligned in memory and in size) at the log's end.
     fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
         if let Some(direct) = &self.direct {
@@ -769,6 +764,8 @@ mod tests {
         let mut overlay = Runs::default();
         let mut model = vec![0u8; 4096];
         for step in 0..2000u32 {
+            let held: usize = overlay.runs.values().map(Vec::len).sum();
+            assert_eq!(overlay.bytes, held, "byte count before step {step}");
             if step % 97 == 96 {
                 let len = rng.random_range(0..4096u64);
                 overlay.truncate(len);
@@ -795,7 +792,7 @@ mod tests {
             );
         }
         let runs: Vec<(u64, u64)> = overlay
-            .0
+            .runs
             .iter()
             .map(|(start, run)| (*start, *start + run.len() as u64))
             .collect();
