@@ -97,7 +97,7 @@ pub enum AuthFailure {
 }
 
 fn basic_of(
-    tx_view: &crate::store::View<'_>,
+    tx_view: &crate::store::View<'_, '_>,
     tenant: u64,
 ) -> Result<CredentialRecord, DirectoryError> {
     tx_view

@@ -223,7 +223,7 @@ pub(crate) type KnownMembers = Vec<(String, &'static str)>;
 
 /// Resolves member ids to their types; returns the known ones and the unknown ids.
 pub(crate) fn resolve_members(
-    view: &View<'_>,
+    view: &View<'_, '_>,
     tenant: u64,
     group_id: &str,
     members: &[MemberRef],
@@ -325,7 +325,7 @@ impl ScimContext {
     /// Renders a stored record; `with_links` adds User.groups / Group.members.
     pub(crate) fn render(
         &self,
-        view: &View<'_>,
+        view: &View<'_, '_>,
         kind: ResourceKind,
         rec: &ResourceRecord,
         with_links: bool,
@@ -336,7 +336,7 @@ impl ScimContext {
     /// `render`, taking the record's data instead of copying it (list pages).
     pub(crate) fn render_owned(
         &self,
-        view: &View<'_>,
+        view: &View<'_, '_>,
         kind: ResourceKind,
         mut rec: ResourceRecord,
         with_links: bool,
@@ -428,7 +428,7 @@ pub struct MemberStream {
     head: Option<String>,
     /// The group's ETag.
     pub etag: String,
-    view: View<'static>,
+    view: View<'static, 'static>,
     ctx: ScimContext,
     group: String,
     pending: Vec<(String, String)>,
@@ -890,7 +890,7 @@ impl Directory {
     fn list_in_index_order(
         &self,
         ctx: &ScimContext,
-        view: &View<'_>,
+        view: &View<'_, '_>,
         generation: u64,
         kind: ResourceKind,
         query: &ListQuery,
@@ -1046,7 +1046,7 @@ impl Directory {
     fn list_point(
         &self,
         ctx: &ScimContext,
-        view: &View<'_>,
+        view: &View<'_, '_>,
         kind: ResourceKind,
         query: &ListQuery,
         point: PointQuery,
@@ -1088,7 +1088,7 @@ impl Directory {
     /// until the next committed change to users or groups.
     fn anchors(
         &self,
-        view: &View<'_>,
+        view: &View<'_, '_>,
         generation: u64,
         kind: ResourceKind,
         tenant: u64,
@@ -1108,7 +1108,7 @@ impl Directory {
 
     fn indexed_candidates(
         &self,
-        view: &View<'_>,
+        view: &View<'_, '_>,
         kind: ResourceKind,
         tenant: u64,
         eq: &IndexedEq,

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability};
 
 use super::snapshot::SharedSnapshot;
-use super::{StoreError, Tx};
+use super::{Batch, StoreError, Tx};
 
 /// How a batch ended.
 #[derive(Clone, Debug)]
@@ -47,7 +47,7 @@ type Ending = Arc<OnceLock<Outcome>>;
 pub const LAZY_WINDOW: Duration = Duration::from_secs(1);
 
 struct State {
-    tx: Option<Tx>,
+    batch: Option<Batch>,
     /// The ending of the batch whose transaction is in `tx`.
     ending: Ending,
     /// Closures applied in the open batch.
@@ -83,7 +83,7 @@ impl GroupCommit {
     pub(super) fn new(max_batch: usize) -> GroupCommit {
         GroupCommit {
             state: Mutex::new(State {
-                tx: None,
+                batch: None,
                 ending: Arc::default(),
                 applied: 0,
                 committing: false,
@@ -146,8 +146,8 @@ impl GroupCommit {
     /// Drops the open batch, which holds a failed caller's partial writes; the
     /// callers applied before it run again.
     fn abort_batch(&self, mut st: MutexGuard<'_, State>, ending: &Ending) {
-        if let Some(tx) = st.tx.take() {
-            tx.abort();
+        if let Some(batch) = st.batch.take() {
+            batch.abort();
         }
         let _ = ending.set(Outcome::Retry);
         self.turn.notify_all();
@@ -167,7 +167,7 @@ impl GroupCommit {
             while st.committing {
                 st = self.wait(st);
             }
-            if st.tx.is_none() {
+            if st.batch.is_none() {
                 let mut inner = match db.begin_write() {
                     Ok(inner) => inner,
                     Err(e) => return Err(StoreError::from(e).into()),
@@ -182,18 +182,23 @@ impl GroupCommit {
                 // every commit, a cost that grows with the file; without it the
                 // first open after a crash walks the file.
                 inner.set_two_phase_commit(false);
-                st.tx = Some(Tx::new(inner));
+                st.batch = Some(Batch::new(inner));
                 st.ending = Arc::default();
                 st.applied = 0;
             }
             let ending = st.ending.clone();
-            let Some(tx) = st.tx.as_mut() else {
+            let Some(batch) = st.batch.as_mut() else {
                 continue;
             };
-            tx.dirty = false;
-            tx.durable |= durable;
-            let result = catch_unwind(AssertUnwindSafe(|| f(tx)));
+            let mut tx = Tx::new(&batch.inner);
+            tx.durable = durable;
+            let result = catch_unwind(AssertUnwindSafe(|| f(&mut tx)));
             let dirtied = tx.dirty;
+            batch.durable |= tx.durable;
+            batch.config_changed |= tx.config_changed;
+            batch.resources_changed |= tx.resources_changed;
+            // Closes its tables before the batch commits or aborts.
+            drop(tx);
             drop(arrival);
             st.applied += 1;
             self.writes.fetch_add(1, Ordering::Relaxed);
@@ -210,15 +215,15 @@ impl GroupCommit {
                 }
             };
             if self.arrived.load(Ordering::SeqCst) == 0 || st.applied >= self.max_batch {
-                let Some(tx) = st.tx.take() else {
+                let Some(batch) = st.batch.take() else {
                     continue;
                 };
                 st.committing = true;
                 drop(st);
-                let config_changed = tx.config_changed;
-                let resources_changed = tx.resources_changed;
-                let mut inner = tx.inner;
-                let durable = tx.durable || self.durable_commit_due();
+                let config_changed = batch.config_changed;
+                let resources_changed = batch.resources_changed;
+                let durable = batch.durable || self.durable_commit_due();
+                let mut inner = batch.inner;
                 if !durable {
                     // Only lazy rows: the next durable commit persists them.
                     let _ = inner.set_durability(Durability::None);

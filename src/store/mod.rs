@@ -14,11 +14,13 @@
 pub mod codec;
 mod group;
 pub mod journal;
+mod open_tables;
 pub mod records;
 mod snapshot;
 pub mod tables;
 
 use group::GroupCommit;
+use open_tables::{OpenTables, Slot, Slots, TableMut};
 use snapshot::Snapshot;
 
 /// Write requests one durable commit may carry unless configured otherwise.
@@ -163,9 +165,11 @@ pub struct Store {
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
-/// A write transaction: typed mutations. Reads go through `view()`.
-pub struct Tx {
-    inner: WriteTransaction,
+/// A write transaction: typed mutations. Reads go through `view()`. The
+/// tables it opens stay open until it ends (`open_tables.rs`); the writer
+/// thread applies a whole batch of requests through one `Tx`.
+pub struct Tx<'t> {
+    tables: OpenTables<'t>,
     /// Whether a table was opened for writing (see `group`).
     dirty: bool,
     /// Whether a member of the batch needs its commit on disk before it is
@@ -178,11 +182,11 @@ pub struct Tx {
 }
 
 /// A consistent snapshot for reads, inside or outside a write transaction.
-pub enum View<'a> {
+pub enum View<'a, 't> {
     /// A read-only MVCC snapshot, shared with other readers until the next commit.
     Read(Arc<Snapshot>),
-    /// The pending state of a write transaction.
-    Write(&'a WriteTransaction),
+    /// The pending state of a write transaction, read through its open tables.
+    Write(&'a OpenTables<'t>),
 }
 
 /// Runs `$body` with `$t` bound to the opened table, for either kind of view.
@@ -193,8 +197,8 @@ macro_rules! with_table {
                 let $t = snapshot.table($def)?;
                 $body
             }
-            View::Write(tx) => {
-                let $t = tx.open_table($def)?;
+            View::Write(tables) => {
+                let $t = tables.get($def)?;
                 $body
             }
         }
@@ -347,7 +351,7 @@ impl Store {
     }
 
     /// A read snapshot.
-    pub fn read(&self) -> Result<View<'static>, StoreError> {
+    pub fn read(&self) -> Result<View<'static, 'static>, StoreError> {
         Ok(View::Read(self.group.snapshots.get(&self.db)?))
     }
 
@@ -459,7 +463,7 @@ impl Store {
     }
 }
 
-type Migration = fn(&mut Tx) -> Result<(), StoreError>;
+type Migration = fn(&mut Tx<'_>) -> Result<(), StoreError>;
 
 /// Migration step `i` takes schema version `i` to `i + 1`. Steps are idempotent.
 const MIGRATIONS: [Migration; 3] = [create_tables, count_resources, index_modified];
@@ -468,7 +472,7 @@ const MIGRATIONS: [Migration; 3] = [create_tables, count_resources, index_modifi
 fn index_modified(tx: &mut Tx) -> Result<(), StoreError> {
     for kind in [Kind::User, Kind::Group] {
         let mut rows = Vec::new();
-        for row in tx.inner.open_table(kind.table())?.iter()? {
+        for row in tx.tables.get(kind.table())?.iter()? {
             let (k, v) = row?;
             let rec: ResourceRecord = codec::decode(v.value())?;
             rows.push((k.value().0, rec.modified_ms, rec.id));
@@ -488,7 +492,7 @@ fn count_resources(tx: &mut Tx) -> Result<(), StoreError> {
     for tenant in tenants {
         let mut live = [0u64; 2];
         for (i, kind) in [Kind::User, Kind::Group].into_iter().enumerate() {
-            let table = tx.inner.open_table(kind.table())?;
+            let table = tx.tables.get(kind.table())?;
             for row in table.range((tenant, "")..(tenant + 1, ""))? {
                 let (_, v) = row?;
                 let rec: ResourceRecord = codec::decode(v.value())?;
@@ -505,26 +509,24 @@ fn count_resources(tx: &mut Tx) -> Result<(), StoreError> {
 }
 
 fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
-    tx.dirty = true;
-    let t = &tx.inner;
-    t.open_table(META)?;
-    t.open_table(TENANTS)?;
-    t.open_table(TENANT_SLUGS)?;
-    t.open_table(USERS)?;
-    t.open_table(GROUPS)?;
-    t.open_table(USER_NAMES)?;
-    t.open_table(USER_EXTERNAL_IDS)?;
-    t.open_table(USER_EMAILS)?;
-    t.open_table(GROUP_NAMES)?;
-    t.open_table(MEMBERS)?;
-    t.open_table(MEMBER_OF)?;
-    t.open_table(CREDENTIALS)?;
-    t.open_table(TOKEN_HASHES)?;
-    t.open_table(KEYRING)?;
-    t.open_table(EVENTS)?;
-    t.open_table(AUDIT)?;
-    t.open_table(SESSIONS)?;
-    t.open_table(ADMINS)?;
+    tx.open(META)?;
+    tx.open(TENANTS)?;
+    tx.open(TENANT_SLUGS)?;
+    tx.open(USERS)?;
+    tx.open(GROUPS)?;
+    tx.open(USER_NAMES)?;
+    tx.open(USER_EXTERNAL_IDS)?;
+    tx.open(USER_EMAILS)?;
+    tx.open(GROUP_NAMES)?;
+    tx.open(MEMBERS)?;
+    tx.open(MEMBER_OF)?;
+    tx.open(CREDENTIALS)?;
+    tx.open(TOKEN_HASHES)?;
+    tx.open(KEYRING)?;
+    tx.open(EVENTS)?;
+    tx.open(AUDIT)?;
+    tx.open(SESSIONS)?;
+    tx.open(ADMINS)?;
     Ok(())
 }
 
@@ -594,7 +596,7 @@ fn decode_opt<T: serde::de::DeserializeOwned>(
     value.map(|v| codec::decode(v.value())).transpose()
 }
 
-impl View<'_> {
+impl View<'_, '_> {
     /// The schema version on disk (0 for a new file).
     pub fn schema_version(&self) -> Result<u64, StoreError> {
         let raw = match self {
@@ -603,8 +605,8 @@ impl View<'_> {
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(e) => return Err(e.into()),
             },
-            View::Write(tx) => {
-                let t = tx.open_table(META)?;
+            View::Write(tables) => {
+                let t = tables.get(META)?;
                 t.get("schema_version")?.map(|v| v.value().to_vec())
             }
         };
@@ -778,7 +780,7 @@ impl View<'_> {
     }
 }
 
-impl View<'_> {
+impl View<'_, '_> {
     /// One resource.
     pub fn resource(
         &self,
@@ -1025,11 +1027,19 @@ impl Drop for Store {
     }
 }
 
-impl Tx {
-    fn new(inner: WriteTransaction) -> Tx {
-        Tx {
+/// A batch's write transaction, and what the requests applied in it changed.
+struct Batch {
+    inner: WriteTransaction,
+    /// Whether a request in it needs the commit on disk before it is answered.
+    durable: bool,
+    config_changed: bool,
+    resources_changed: bool,
+}
+
+impl Batch {
+    fn new(inner: WriteTransaction) -> Batch {
+        Batch {
             inner,
-            dirty: false,
             durable: false,
             config_changed: false,
             resources_changed: false,
@@ -1040,19 +1050,35 @@ impl Tx {
         // Dropping aborts as well; an abort error would only hide the real one.
         let _ = self.inner.abort();
     }
+}
 
-    /// Opens a table for writing; marks the transaction as changed.
+impl<'t> Tx<'t> {
+    fn new(inner: &'t WriteTransaction) -> Tx<'t> {
+        Tx {
+            tables: OpenTables::new(inner),
+            dirty: false,
+            durable: false,
+            config_changed: false,
+            resources_changed: false,
+        }
+    }
+
+    /// Opens a table for writing (kept open for this `Tx`); marks the
+    /// transaction as changed.
     fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
         &mut self,
         def: TableDefinition<'_, K, V>,
-    ) -> Result<redb::Table<'_, K, V>, StoreError> {
+    ) -> Result<TableMut<'_, 't, K, V>, StoreError>
+    where
+        Slots<'t>: Slot<'t, K, V>,
+    {
         self.dirty = true;
-        Ok(self.inner.open_table(def)?)
+        self.tables.get(def)
     }
 
     /// Reads within this transaction (sees its own pending writes).
-    pub fn view(&self) -> View<'_> {
-        View::Write(&self.inner)
+    pub fn view(&self) -> View<'_, 't> {
+        View::Write(&self.tables)
     }
 
     /// Sets a meta value.
@@ -1417,7 +1443,7 @@ mod tests {
         let put = |key: &'static str, value: Vec<u8>| {
             store.write(move |tx| tx.meta_put(key, &value)).unwrap();
         };
-        let read = |view: &View<'_>| view.meta_get("k").unwrap();
+        let read = |view: &View<'_, '_>| view.meta_get("k").unwrap();
         put("k", b"1".to_vec());
         let before = store.read().unwrap();
         assert_eq!(read(&store.read().unwrap()), Some(b"1".to_vec()));
@@ -1437,6 +1463,36 @@ mod tests {
         }
         let len = std::fs::metadata(&path).unwrap().len();
         assert!(len < 8 << 20, "the store file grew to {len} bytes");
+    }
+
+    /// A transaction's tables stay open between its writes and reads: each
+    /// sees the others' pending rows; a table still lent out is refused with
+    /// an error rather than waited for (which would hang the writer).
+    #[test]
+    fn kept_tables_serve_reads_and_refuse_a_second_borrower() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        store
+            .write(|tx| {
+                tx.put_tenant(&tenant(7, "acme"))?;
+                assert_eq!(tx.view().tenant_by_slug("acme")?.map(|t| t.id), Some(7));
+                tx.put_tenant(&tenant(7, "acme-renamed"))?;
+                assert!(tx.view().tenant_by_slug("acme")?.is_none());
+                let lent = tx.tables.get(TENANTS)?;
+                let refused = tx.view().tenant(7);
+                drop(lent);
+                assert!(
+                    matches!(&refused, Err(StoreError::Storage(m)) if m.contains("in use")),
+                    "{refused:?}"
+                );
+                assert_eq!(
+                    tx.view().tenant(7)?.map(|t| t.slug),
+                    Some("acme-renamed".into())
+                );
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(store.read().unwrap().tenants().unwrap().len(), 1);
     }
 
     /// The tenant ids a reopened store holds, sorted.
