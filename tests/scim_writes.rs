@@ -1071,3 +1071,45 @@ fn point_filters_follow_renames_and_deletes() {
     assert_eq!(groups_for("ops"), 0);
     assert_eq!(groups_for("platform"), 1);
 }
+
+/// A PATCH or PUT that keeps a user's own userName and externalId passes the
+/// uniqueness check (those keys are the user's already); one that takes
+/// another live user's key, in any case for userName, is refused and changes
+/// nothing.
+#[test]
+fn changing_to_another_users_key_is_refused_and_keeping_ones_own_is_not() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Keys");
+    let ann = scim.create("/Users", &keyed_user("ann@example.com", "ext-ann"));
+    let ann_id = ann["id"].as_str().unwrap().to_string();
+    scim.create("/Users", &keyed_user("bob@example.com", "ext-bob"));
+    let patch = |ops: Value| {
+        scim.send(
+            "PATCH",
+            &format!("/Users/{ann_id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}),
+        )
+    };
+
+    let kept = patch(json!([{"op": "replace", "path": "active", "value": false}]));
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    let recased = patch(json!([{"op": "replace", "path": "userName", "value": "ANN@example.com"}]));
+    assert_eq!(recased.status, 200, "{}", recased.body);
+
+    let taken_name =
+        patch(json!([{"op": "replace", "path": "userName", "value": "Bob@Example.com"}]));
+    assert_scim_error(&taken_name, 409, Some("uniqueness"));
+    let taken_ext = patch(json!([{"op": "replace", "path": "externalId", "value": "ext-bob"}]));
+    assert_scim_error(&taken_ext, 409, Some("uniqueness"));
+    let put = scim.put(
+        &format!("/Users/{ann_id}"),
+        &keyed_user("bob@example.com", "ext-ann"),
+    );
+    assert_scim_error(&put, 409, Some("uniqueness"));
+
+    let now = scim.get(&format!("/Users/{ann_id}")).json();
+    assert_eq!(now["userName"], "ANN@example.com", "{now}");
+    assert_eq!(now["externalId"], "ext-ann", "{now}");
+    assert_eq!(now["active"], false, "{now}");
+}

@@ -143,11 +143,14 @@ pub(crate) fn name_index(kind: ResourceKind) -> UniqueIndex {
 }
 
 /// Checks the unique keys are free (or already this resource's).
+/// `held`: the keys of the live record being replaced, which are its own
+/// already (a patch of `active` looks nothing up).
 pub(crate) fn check_unique(
     tx: &Tx,
     ctx: &ScimContext,
     kind: ResourceKind,
     keys: &IndexKeys,
+    held: Option<&IndexKeys>,
     id: &str,
 ) -> Result<(), ScimError> {
     let view = tx.view();
@@ -158,6 +161,7 @@ pub(crate) fn check_unique(
             .is_some_and(|r| r.deleted_ms.is_none()))
     };
     if let Some(name) = &keys.name
+        && held.is_none_or(|h| h.name.as_ref() != Some(name))
         && let Some(owner) = view.index_get(name_index(kind), t, name)?
         && owner != id
         && live(&owner)?
@@ -172,6 +176,7 @@ pub(crate) fn check_unique(
         )));
     }
     if let Some(ext) = &keys.external_id
+        && held.is_none_or(|h| h.external_id.as_ref() != Some(ext))
         && let Some(owner) = view.index_get(UniqueIndex::UserExternalId, t, ext)?
         && owner != id
         && view

@@ -362,15 +362,6 @@ fn commit(
     let kind = change.kind;
     let id = change.id.as_str();
     let keys = index_keys(kind, &change.data);
-    if !change.keys_free {
-        check_unique(tx, ctx, kind, &keys, id)?;
-    }
-
-    let mut member_events = Vec::new();
-    for op in &change.members {
-        apply_member_op(tx, ctx, id, op, notes, &mut member_events)?;
-    }
-
     let now = now_ms();
     let (old_keys, created_ms, version) = match &change.old {
         Some(old) => {
@@ -382,6 +373,15 @@ fn commit(
         }
         None => (Default::default(), now, 1),
     };
+    if !change.keys_free {
+        let held = change.old.as_ref().filter(|o| o.deleted_ms.is_none());
+        check_unique(tx, ctx, kind, &keys, held.map(|_| &old_keys), id)?;
+    }
+
+    let mut member_events = Vec::new();
+    for op in &change.members {
+        apply_member_op(tx, ctx, id, op, notes, &mut member_events)?;
+    }
     let rec = ResourceRecord {
         id: id.to_string(),
         schemas: change.schemas,
