@@ -48,7 +48,7 @@ pub const LAZY_WINDOW: Duration = Duration::from_secs(1);
 
 struct State {
     batch: Option<Batch>,
-    /// The ending of the batch whose transaction is in `tx`.
+    /// The ending of the open batch.
     ending: Ending,
     /// Closures applied in the open batch.
     applied: usize,
@@ -190,13 +190,10 @@ impl GroupCommit {
             let Some(batch) = st.batch.as_mut() else {
                 continue;
             };
-            let mut tx = Tx::new(&batch.inner);
-            tx.durable = durable;
+            let mut tx = batch.tx();
+            tx.changes.durable |= durable;
             let result = catch_unwind(AssertUnwindSafe(|| f(&mut tx)));
             let dirtied = tx.dirty;
-            batch.durable |= tx.durable;
-            batch.config_changed |= tx.config_changed;
-            batch.resources_changed |= tx.resources_changed;
             // Closes its tables before the batch commits or aborts.
             drop(tx);
             drop(arrival);
@@ -220,9 +217,9 @@ impl GroupCommit {
                 };
                 st.committing = true;
                 drop(st);
-                let config_changed = batch.config_changed;
-                let resources_changed = batch.resources_changed;
-                let durable = batch.durable || self.durable_commit_due();
+                let config_changed = batch.changes.config;
+                let resources_changed = batch.changes.resources;
+                let durable = batch.changes.durable || self.durable_commit_due();
                 let mut inner = batch.inner;
                 if !durable {
                     // Only lazy rows: the next durable commit persists them.
@@ -540,7 +537,7 @@ impl GroupCommit {
             }
             tx.dirty = false;
             let request = &mut applied[index];
-            tx.durable |= request.durable();
+            tx.changes.durable |= request.durable();
             let ok = catch_unwind(AssertUnwindSafe(|| request.apply(tx))).unwrap_or(false);
             if !ok && tx.dirty {
                 applied.remove(index).answer(None);

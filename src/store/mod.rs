@@ -20,7 +20,7 @@ mod snapshot;
 pub mod tables;
 
 use group::GroupCommit;
-use open_tables::{OpenTables, Slot, Slots, TableMut};
+use open_tables::{OpenTables, Slot, Slots};
 use snapshot::Snapshot;
 
 /// Write requests one durable commit may carry unless configured otherwise.
@@ -30,11 +30,11 @@ pub const DEFAULT_BATCH: usize = 64;
 const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
+    TableDefinition, WriteTransaction,
 };
 
 use records::{
@@ -170,15 +170,22 @@ pub struct Store {
 /// thread applies a whole batch of requests through one `Tx`.
 pub struct Tx<'t> {
     tables: OpenTables<'t>,
+    /// What the batch it belongs to changed so far.
+    changes: &'t mut Changes,
     /// Whether a table was opened for writing (see `group`).
     dirty: bool,
-    /// Whether a member of the batch needs its commit on disk before it is
-    /// answered (all but `write_lazy` callers do).
+}
+
+/// What the requests applied in a batch changed and need.
+#[derive(Default)]
+struct Changes {
+    /// Whether one of them needs the commit on disk before it is answered
+    /// (all but `write_lazy` callers do).
     durable: bool,
     /// Whether tenants, credentials or keys changed (caches must reload).
-    config_changed: bool,
+    config: bool,
     /// Whether users or groups were added, changed or removed.
-    resources_changed: bool,
+    resources: bool,
 }
 
 /// A consistent snapshot for reads, inside or outside a write transaction.
@@ -509,24 +516,30 @@ fn count_resources(tx: &mut Tx) -> Result<(), StoreError> {
 }
 
 fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
-    tx.open(META)?;
-    tx.open(TENANTS)?;
-    tx.open(TENANT_SLUGS)?;
-    tx.open(USERS)?;
-    tx.open(GROUPS)?;
-    tx.open(USER_NAMES)?;
-    tx.open(USER_EXTERNAL_IDS)?;
-    tx.open(USER_EMAILS)?;
-    tx.open(GROUP_NAMES)?;
-    tx.open(MEMBERS)?;
-    tx.open(MEMBER_OF)?;
-    tx.open(CREDENTIALS)?;
-    tx.open(TOKEN_HASHES)?;
-    tx.open(KEYRING)?;
-    tx.open(EVENTS)?;
-    tx.open(AUDIT)?;
-    tx.open(SESSIONS)?;
-    tx.open(ADMINS)?;
+    // Opening a table for writing creates it.
+    macro_rules! create {
+        ($($def:expr),* $(,)?) => {$( drop(tx.open($def)?); )*};
+    }
+    create!(
+        META,
+        TENANTS,
+        TENANT_SLUGS,
+        USERS,
+        GROUPS,
+        USER_NAMES,
+        USER_EXTERNAL_IDS,
+        USER_EMAILS,
+        GROUP_NAMES,
+        MEMBERS,
+        MEMBER_OF,
+        CREDENTIALS,
+        TOKEN_HASHES,
+        KEYRING,
+        EVENTS,
+        AUDIT,
+        SESSIONS,
+        ADMINS,
+    );
     Ok(())
 }
 
@@ -1030,19 +1043,14 @@ impl Drop for Store {
 /// A batch's write transaction, and what the requests applied in it changed.
 struct Batch {
     inner: WriteTransaction,
-    /// Whether a request in it needs the commit on disk before it is answered.
-    durable: bool,
-    config_changed: bool,
-    resources_changed: bool,
+    changes: Changes,
 }
 
 impl Batch {
     fn new(inner: WriteTransaction) -> Batch {
         Batch {
             inner,
-            durable: false,
-            config_changed: false,
-            resources_changed: false,
+            changes: Changes::default(),
         }
     }
 
@@ -1050,25 +1058,24 @@ impl Batch {
         // Dropping aborts as well; an abort error would only hide the real one.
         let _ = self.inner.abort();
     }
+
+    /// A `Tx` for one caller's writes in this batch.
+    fn tx(&mut self) -> Tx<'_> {
+        Tx {
+            tables: OpenTables::new(&self.inner),
+            changes: &mut self.changes,
+            dirty: false,
+        }
+    }
 }
 
 impl<'t> Tx<'t> {
-    fn new(inner: &'t WriteTransaction) -> Tx<'t> {
-        Tx {
-            tables: OpenTables::new(inner),
-            dirty: false,
-            durable: false,
-            config_changed: false,
-            resources_changed: false,
-        }
-    }
-
     /// Opens a table for writing (kept open for this `Tx`); marks the
     /// transaction as changed.
     fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
         &mut self,
         def: TableDefinition<'_, K, V>,
-    ) -> Result<TableMut<'_, 't, K, V>, StoreError>
+    ) -> Result<MutexGuard<'_, Table<'t, K, V>>, StoreError>
     where
         Slots<'t>: Slot<'t, K, V>,
     {
@@ -1103,7 +1110,7 @@ impl<'t> Tx<'t> {
 
     /// Inserts or updates a tenant and its slug index. The caller checks slug uniqueness.
     pub fn put_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError> {
-        self.config_changed = true;
+        self.changes.config = true;
         if let Some(old) = self.view().tenant(tenant.id)?
             && old.slug != tenant.slug
         {
@@ -1118,8 +1125,8 @@ impl<'t> Tx<'t> {
 
     /// Deletes a tenant and every row it owns, in every table.
     pub fn delete_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError> {
-        self.config_changed = true;
-        self.resources_changed = true;
+        self.changes.config = true;
+        self.changes.resources = true;
         let id = tenant.id;
         self.open(TENANTS)?.remove(id)?;
         self.open(TENANT_SLUGS)?.remove(tenant.slug.as_str())?;
@@ -1152,7 +1159,7 @@ impl<'t> Tx<'t> {
 
     /// Inserts or updates a credential, keeping the token-hash index in step.
     pub fn put_credential(&mut self, cred: &CredentialRecord) -> Result<(), StoreError> {
-        self.config_changed = true;
+        self.changes.config = true;
         if cred.kind == CredentialKind::Bearer && !cred.token_hash.is_empty() {
             self.open(TOKEN_HASHES)?
                 .insert((cred.tenant, cred.token_hash.as_slice()), cred.id.as_str())?;
@@ -1166,7 +1173,7 @@ impl<'t> Tx<'t> {
 
     /// Removes a credential and its token-hash index row.
     pub fn delete_credential(&mut self, cred: &CredentialRecord) -> Result<(), StoreError> {
-        self.config_changed = true;
+        self.changes.config = true;
         if !cred.token_hash.is_empty() {
             self.open(TOKEN_HASHES)?
                 .remove((cred.tenant, cred.token_hash.as_slice()))?;
@@ -1178,7 +1185,7 @@ impl<'t> Tx<'t> {
 
     /// Inserts or updates a data key.
     pub fn put_dek(&mut self, dek: &DekRecord) -> Result<(), StoreError> {
-        self.config_changed = true;
+        self.changes.config = true;
         self.open(KEYRING)?
             .insert(dek.id, codec::encode(dek)?.as_slice())?;
         Ok(())
@@ -1194,7 +1201,7 @@ impl<'t> Tx<'t> {
         record: &ResourceRecord,
         previous_modified_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.resources_changed = true;
+        self.changes.resources = true;
         let id = record.id.as_str();
         self.open(kind.table())?
             .insert((tenant, id), codec::encode(record)?.as_slice())?;
@@ -1213,7 +1220,7 @@ impl<'t> Tx<'t> {
         tenant: u64,
         record: &ResourceRecord,
     ) -> Result<(), StoreError> {
-        self.resources_changed = true;
+        self.changes.resources = true;
         let id = record.id.as_str();
         self.open(kind.table())?.remove((tenant, id))?;
         self.open(kind.modified_table())?
@@ -1364,7 +1371,7 @@ impl<'t> Tx<'t> {
         Ok(removed)
     }
 
-    /// Appends audit rows in order (one table open, one sequence lookup),
+    /// Appends audit rows in order (one sequence lookup),
     /// numbering them in place: no copy of each row; a retried batch renumbers.
     pub fn append_audits(&mut self, records: &mut [AuditRecord]) -> Result<(), StoreError> {
         let mut table = self.open(AUDIT)?;

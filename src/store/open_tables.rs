@@ -9,7 +9,6 @@
 //! open in the transaction, so every access of a `Tx`, reads included, goes
 //! through here.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 
 use redb::{Key, Table, TableDefinition, TableHandle, Value, WriteTransaction};
@@ -70,33 +69,6 @@ pub struct OpenTables<'t> {
     slots: Slots<'t>,
 }
 
-/// A table lent by `OpenTables`, or (for a table it has no slot for) opened
-/// for this caller alone.
-pub enum TableMut<'s, 't, K: Key + 'static, V: Value + 'static> {
-    Kept(MutexGuard<'s, Table<'t, K, V>>),
-    Own(Table<'t, K, V>),
-}
-
-impl<'t, K: Key + 'static, V: Value + 'static> Deref for TableMut<'_, 't, K, V> {
-    type Target = Table<'t, K, V>;
-
-    fn deref(&self) -> &Table<'t, K, V> {
-        match self {
-            TableMut::Kept(table) => table,
-            TableMut::Own(table) => table,
-        }
-    }
-}
-
-impl<'t, K: Key + 'static, V: Value + 'static> DerefMut for TableMut<'_, 't, K, V> {
-    fn deref_mut(&mut self) -> &mut Table<'t, K, V> {
-        match self {
-            TableMut::Kept(table) => table,
-            TableMut::Own(table) => table,
-        }
-    }
-}
-
 impl<'t> OpenTables<'t> {
     pub fn new(tx: &'t WriteTransaction) -> OpenTables<'t> {
         OpenTables {
@@ -110,24 +82,29 @@ impl<'t> OpenTables<'t> {
     pub fn get<K: Key + 'static, V: Value + 'static>(
         &self,
         def: TableDefinition<'_, K, V>,
-    ) -> Result<TableMut<'_, 't, K, V>, StoreError>
+    ) -> Result<MutexGuard<'_, Table<'t, K, V>>, StoreError>
     where
         Slots<'t>: Slot<'t, K, V>,
     {
-        let Some(slot) = self.slots.slot(def.name()) else {
-            return Ok(TableMut::Own(self.tx.open_table(def)?));
-        };
+        let name = def.name();
+        let slot = self
+            .slots
+            .slot(name)
+            .ok_or_else(|| StoreError::Storage(format!("table {name} has no slot")))?;
         if slot.get().is_none() {
             let _ = slot.set(Mutex::new(self.tx.open_table(def)?));
         }
-        // A request that panicked while reading leaves the table as it was.
-        slot.get()
-            .and_then(|kept| match kept.try_lock() {
-                Ok(table) => Some(table),
-                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            })
-            .map(TableMut::Kept)
-            .ok_or_else(|| StoreError::Storage(format!("table {} is already in use", def.name())))
+        let Some(kept) = slot.get() else {
+            return Err(StoreError::Storage(format!("table {name} did not open")));
+        };
+        match kept.try_lock() {
+            Ok(table) => Ok(table),
+            // A request that panicked while reading left the table as it was;
+            // one that panicked while writing aborted the batch.
+            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(StoreError::Storage(format!(
+                "table {name} is already in use"
+            ))),
+        }
     }
 }
