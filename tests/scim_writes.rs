@@ -1113,3 +1113,35 @@ fn changing_to_another_users_key_is_refused_and_keeping_ones_own_is_not() {
     assert_eq!(now["externalId"], "ext-ann", "{now}");
     assert_eq!(now["active"], false, "{now}");
 }
+
+/// A deleted user's userName, taken by another user and given up again, is
+/// out of the index; reviving the deleted user must claim it again, so the
+/// name stays unique and is found.
+#[test]
+fn a_revived_user_claims_again_a_key_another_user_gave_up() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Reclaim");
+    let nina = scim.create("/Users", &keyed_user("nina@example.com", "ext-nina"));
+    let nina_id = nina["id"].as_str().unwrap().to_string();
+    assert_eq!(scim.delete(&format!("/Users/{nina_id}")).status, 204);
+    let amy = scim.create("/Users", &keyed_user("amy@example.com", "ext-amy"));
+    let amy_id = amy["id"].as_str().unwrap().to_string();
+    for name in ["nina@example.com", "amy@example.com"] {
+        let renamed = scim.put(&format!("/Users/{amy_id}"), &keyed_user(name, "ext-amy"));
+        assert_eq!(renamed.status, 200, "{}", renamed.body);
+    }
+
+    let revived = scim.create("/Users", &keyed_user("nina@example.com", "ext-nina"));
+    assert_eq!(revived["id"], nina_id.as_str());
+    let again = scim.post("/Users", &keyed_user("NINA@example.com", "ext-other"));
+    assert_scim_error(&again, 409, Some("uniqueness"));
+    let found = scim
+        .get(&format!(
+            "/Users?filter={}",
+            enc(r#"userName eq "nina@example.com""#)
+        ))
+        .json();
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["id"], nina_id.as_str());
+}

@@ -143,8 +143,9 @@ pub(crate) fn name_index(kind: ResourceKind) -> UniqueIndex {
 }
 
 /// Checks the unique keys are free (or already this resource's).
-/// `held`: the keys of the live record being replaced, which are its own
-/// already (a patch of `active` looks nothing up).
+/// `held`: the keys of the live record being replaced. Every write keeps a
+/// live record's keys in the index, naming it, so those are not looked up
+/// again (a patch of `active` looks nothing up).
 pub(crate) fn check_unique(
     tx: &Tx,
     ctx: &ScimContext,

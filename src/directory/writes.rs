@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::Directory;
 use super::resources::{
-    Rendered, ScimContext, check_precondition, check_unique, etag, hashed, index_keys, name_index,
-    new_resource_id, not_found, now_ms, resolve_members, store_kind, write_indexes,
+    IndexKeys, Rendered, ScimContext, check_precondition, check_unique, etag, hashed, index_keys,
+    name_index, new_resource_id, not_found, now_ms, resolve_members, store_kind, write_indexes,
 };
 use crate::scim::bulk;
 use crate::scim::error::ScimError;
@@ -373,9 +373,10 @@ fn commit(
         }
         None => (Default::default(), now, 1),
     };
+    let revived = change.old.as_ref().is_some_and(|o| o.deleted_ms.is_some());
     if !change.keys_free {
-        let held = change.old.as_ref().filter(|o| o.deleted_ms.is_none());
-        check_unique(tx, ctx, kind, &keys, held.map(|_| &old_keys), id)?;
+        let held = change.old.is_some() && !revived;
+        check_unique(tx, ctx, kind, &keys, held.then_some(&old_keys), id)?;
     }
 
     let mut member_events = Vec::new();
@@ -394,8 +395,15 @@ fn commit(
     };
     let previous_modified_ms = change.old.as_ref().map(|o| o.modified_ms);
     tx.put_resource(store_kind(kind), t, &rec, previous_modified_ms)?;
-    write_indexes(tx, t, kind, &old_keys, &keys, id)?;
-    if change.old.as_ref().is_none_or(|o| o.deleted_ms.is_some()) {
+    if revived {
+        // Another resource may have taken a tombstone's key and given it up
+        // since, taking it out of the index: a revival claims every key anew.
+        write_indexes(tx, t, kind, &old_keys, &IndexKeys::default(), id)?;
+        write_indexes(tx, t, kind, &IndexKeys::default(), &keys, id)?;
+    } else {
+        write_indexes(tx, t, kind, &old_keys, &keys, id)?;
+    }
+    if change.old.is_none() || revived {
         count(tx, t, kind, 1)?;
     }
 
