@@ -2,8 +2,8 @@
 //! the transaction's caller is done with it.
 //!
 //! Opening a redb table (a lookup in redb's table of tables) and closing it
-//! (staging its new root) cost about as much as the insert it is opened for,
-//! and a SCIM create touches seven tables. A `Tx` lends each table it opened
+//! (staging its new root) cost about half as much as the insert it is opened
+//! for, and a SCIM create touches seven tables. A `Tx` lends each table it opened
 //! to every later access, so the writer thread opens each table once for a
 //! whole batch of requests. redb refuses to open a table that is already
 //! open in the transaction, so every access of a `Tx`, reads included, goes
