@@ -51,6 +51,10 @@ for q in 'filter=title%20eq%20%22Engineer%22' 'filter=name.familyName%20co%20%22
   echo "GET /Users?$q: ${t}s"
 done
 rss
+# Freed memory goes back to the system within the trimmer's 2 s.
+sleep 3
+echo -n "after 3 s idle: "
+rss
 stop
 ls -l "$DATA/roster.redb" | awk '{printf "store file: %d MiB\n", $5/1048576}'
 ls -l "$DATA/roster.redb-journal" | awk '{printf "journal file: %d MiB\n", $5/1048576}'
