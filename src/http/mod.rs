@@ -153,6 +153,28 @@ pub fn run(config: Config) -> Result<(), ServeError> {
     result
 }
 
+/// Run on a blocking thread after each piece of SCIM or console work there
+/// (see `set_after_blocking`).
+static AFTER_BLOCKING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what runs on a blocking thread after each piece of SCIM or console
+/// work: the binary has its allocator give a scan's freed pages back to the
+/// system at once, so scans on several threads in a row do not stack up.
+pub fn set_after_blocking(hook: fn()) {
+    let _ = AFTER_BLOCKING.set(hook);
+}
+
+/// `work`, then the `set_after_blocking` hook: how blocking work runs.
+pub(crate) fn then_release<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    move || {
+        let result = work();
+        if let Some(hook) = AFTER_BLOCKING.get() {
+            hook();
+        }
+        result
+    }
+}
+
 async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
     let data = web::Data::from(dir.clone());
     let metrics_token = match &config.metrics_token_file {
@@ -233,6 +255,17 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocking_work_runs_the_release_hook_after_it() {
+        static RELEASED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        set_after_blocking(|| {
+            RELEASED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let work = then_release(|| RELEASED.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(work(), 0, "the hook runs after the work");
+        assert_eq!(RELEASED.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn tenant_from_path() {
