@@ -30,13 +30,18 @@ fn trim_memory_in_background() {
         .spawn(|| {
             loop {
                 std::thread::sleep(TRIM_EVERY);
-                // SAFETY: no arguments beyond a flag; safe from any thread.
-                unsafe { libmimalloc_sys::mi_collect(true) };
+                release_freed_memory();
             }
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the memory trimmer; idle threads keep freed memory");
     }
+}
+
+/// Gives the system back every freed page mimalloc still holds.
+fn release_freed_memory() {
+    // SAFETY: no arguments beyond a flag; safe from any thread.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 fn main() -> ExitCode {
@@ -65,8 +70,7 @@ fn main() -> ExitCode {
             trim_memory_in_background();
             // A scan of 100 000 users frees tens of MiB; held for the purge
             // delay, the next scans on other threads stacked on top of them.
-            // SAFETY: no arguments beyond a flag; safe from any thread.
-            roster::http::set_after_blocking(|| unsafe { libmimalloc_sys::mi_collect(true) });
+            roster::http::set_after_blocking(release_freed_memory);
             let served = roster::http::run(config);
             roster::http::logs::flush();
             return match served {
