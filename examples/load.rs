@@ -7,7 +7,9 @@
 //! ```
 //! It creates a tenant and token through the `roster` CLI (the control socket of
 //! that data dir), or uses `--scim-base URL --token T` for any SCIM server.
-//! Workloads: baseline (GET /healthz), create, get, filter, list, patch, group,
+//! Workloads: ceiling (GET of `examples/ceiling.rs`, a minimal actix-web
+//! handler with a fixed 300-byte JSON: the reference of GET by id), baseline
+//! (GET /healthz of the server), create, get, filter, list, patch, group,
 //! sync (Okta full sync: filter then create per user), all.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,6 +23,8 @@ use serde_json::{Value, json};
 
 struct Opts {
     base: String,
+    /// The reference server (`examples/ceiling.rs`) of the `ceiling` workload.
+    ceiling: String,
     scim_base: Option<String>,
     token: Option<String>,
     data_dir: String,
@@ -34,6 +38,7 @@ struct Opts {
 fn parse_args() -> Opts {
     let mut o = Opts {
         base: "http://127.0.0.1:8080".into(),
+        ceiling: "http://127.0.0.1:18199".into(),
         scim_base: None,
         token: None,
         data_dir: "./roster-data".into(),
@@ -48,6 +53,7 @@ fn parse_args() -> Opts {
         let mut val = || args.next().unwrap_or_default();
         match a.as_str() {
             "--base" => o.base = val(),
+            "--ceiling" => o.ceiling = val(),
             "--scim-base" => o.scim_base = Some(val()),
             "--token" => o.token = Some(val()),
             "--data-dir" => o.data_dir = val(),
@@ -57,7 +63,7 @@ fn parse_args() -> Opts {
             "--members" => o.members = val().parse().unwrap_or(5000),
             "-h" | "--help" => {
                 println!(
-                    "usage: load [--base URL] [--data-dir D] [--roster BIN] [--scim-base URL --token T] [--seconds S] [--users N] [--members N] WORKLOAD..."
+                    "usage: load [--base URL] [--ceiling URL] [--data-dir D] [--roster BIN] [--scim-base URL --token T] [--seconds S] [--users N] [--members N] WORKLOAD..."
                 );
                 std::process::exit(0);
             }
@@ -536,6 +542,13 @@ fn main() {
                     None,
                     move |_| c.send("GET", "/healthz", None).0 == 200,
                 )
+                .print();
+            }
+            "ceiling" => {
+                let c = Arc::new(Client::new(&o.ceiling, ""));
+                run("ceiling (32)", 32, o.seconds, None, move |_| {
+                    c.send("GET", "/", None).0 == 200
+                })
                 .print();
             }
             "create" => {

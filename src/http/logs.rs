@@ -4,12 +4,15 @@
 //! together at most `FLUSH_EVERY` later. Warnings and errors are written at
 //! once, after what is pending, so the order of lines holds.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Condvar, Mutex, Once};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, Once, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::LogFormat;
 
 /// How long a gathered line may wait.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -121,6 +124,123 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
     }
 }
 
+/// One request's log line.
+pub struct RequestLine<'a> {
+    /// 48 random bits that tell requests apart.
+    pub request_id: u64,
+    pub method: &'a str,
+    /// Without the query string.
+    pub path: &'a str,
+    pub status: u16,
+    pub latency: Duration,
+    /// The tenant slug, or `-`.
+    pub tenant: &'a str,
+}
+
+/// Set when request lines are written by `write_request_line`.
+static REQUEST_LINES: OnceLock<LogFormat> = OnceLock::new();
+
+/// Request lines are written by `write_request_line` from now on, in `format`
+/// (not for coloured terminal output, which stays with the subscriber).
+pub fn write_request_lines(format: LogFormat) {
+    let _ = REQUEST_LINES.set(format);
+}
+
+/// Writes a request's line exactly as the subscriber's formatter would (same
+/// text or JSON line), without going through it: its field visitor and
+/// timestamp formatting cost about a fifth of a GET's throughput. False when
+/// the subscriber writes request lines itself.
+pub fn write_request_line(line: &RequestLine<'_>) -> bool {
+    let Some(format) = REQUEST_LINES.get() else {
+        return false;
+    };
+    thread_local! {
+        /// The line being built, and the second its timestamp prefix is of.
+        static BUFFER: RefCell<(Vec<u8>, u64, String)> = const { RefCell::new((Vec::new(), u64::MAX, String::new())) };
+    }
+    BUFFER.with_borrow_mut(|(buf, second, prefix)| {
+        buf.clear();
+        let since_epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        if since_epoch.as_secs() != *second {
+            *second = since_epoch.as_secs();
+            *prefix = second_prefix(*second);
+        }
+        let written = format_request_line(buf, *format, line, prefix, since_epoch.subsec_micros());
+        // A line that cannot be written is dropped, as the subscriber drops it.
+        if written.is_ok() {
+            let _ = LogLine { urgent: false }.write_all(buf);
+        }
+    });
+    true
+}
+
+/// A request's line in `format`, its time given as the second's
+/// `second_prefix` and the microseconds into it.
+fn format_request_line(
+    buf: &mut Vec<u8>,
+    format: LogFormat,
+    line: &RequestLine<'_>,
+    prefix: &str,
+    micros: u32,
+) -> std::io::Result<()> {
+    let hundredths = (line.latency.as_micros() + 5) / 10;
+    match format {
+        LogFormat::Text => writeln!(
+            buf,
+            "{prefix}.{micros:06}Z  INFO request request_id={:012x} method={} path={} status={} latency_ms={}.{:02} tenant={}",
+            line.request_id,
+            line.method,
+            line.path,
+            line.status,
+            hundredths / 100,
+            hundredths % 100,
+            line.tenant,
+        ),
+        LogFormat::Json => {
+            write!(
+                buf,
+                r#"{{"timestamp":"{prefix}.{micros:06}Z","level":"INFO","fields":{{"message":"request","request_id":"{:012x}","method":"#,
+                line.request_id,
+            )?;
+            json_string(buf, line.method)?;
+            buf.write_all(br#","path":"#)?;
+            json_string(buf, line.path)?;
+            write!(
+                buf,
+                r#","status":{},"latency_ms":"{}.{:02}","tenant":"#,
+                line.status,
+                hundredths / 100,
+                hundredths % 100
+            )?;
+            json_string(buf, line.tenant)?;
+            buf.write_all(b"}}\n")
+        }
+    }
+}
+
+fn json_string(buf: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
+    serde_json::to_writer(buf, s).map_err(std::io::Error::other)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix second, UTC.
+fn second_prefix(second: u64) -> String {
+    let at = i64::try_from(second)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +257,47 @@ mod tests {
             .write_all(b"(logs unit test: an urgent line)\n")
             .unwrap();
         assert!(pending().is_empty());
+    }
+
+    #[test]
+    fn request_lines_read_as_the_subscribers_do() {
+        // 2024-02-29T23:59:59Z: a leap day, the last second of it.
+        let prefix = second_prefix(1_709_251_199);
+        assert_eq!(prefix, "2024-02-29T23:59:59");
+        let line = RequestLine {
+            request_id: 0xab_cdef,
+            method: "GET",
+            path: "/scim/v2/acme/Users/\"x\"",
+            status: 200,
+            latency: Duration::from_micros(1_234),
+            tenant: "acme",
+        };
+        let mut text = Vec::new();
+        format_request_line(&mut text, LogFormat::Text, &line, &prefix, 42).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "2024-02-29T23:59:59.000042Z  INFO request request_id=000000abcdef method=GET \
+             path=/scim/v2/acme/Users/\"x\" status=200 latency_ms=1.23 tenant=acme\n"
+        );
+        let mut json = Vec::new();
+        format_request_line(&mut json, LogFormat::Json, &line, &prefix, 42).unwrap();
+        assert_eq!(json.last(), Some(&b'\n'));
+        let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "timestamp": "2024-02-29T23:59:59.000042Z",
+                "level": "INFO",
+                "fields": {
+                    "message": "request",
+                    "request_id": "000000abcdef",
+                    "method": "GET",
+                    "path": "/scim/v2/acme/Users/\"x\"",
+                    "status": 200,
+                    "latency_ms": "1.23",
+                    "tenant": "acme",
+                }
+            })
+        );
     }
 }

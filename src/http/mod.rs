@@ -34,16 +34,20 @@ pub enum ServeError {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(logs::BatchedStderr::start())
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
     // A second init (tests) keeps the first subscriber.
-    let _ = match format {
+    let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    if installed.is_ok() && !ansi {
+        logs::write_request_lines(format);
+    }
 }
 
 /// Registers every route; shared by the server and in-process tests.
@@ -107,7 +111,7 @@ async fn log_request(
     let method = req.method().to_string();
     let path = req.path().to_string();
     // 48 random bits tell requests apart in the log; no secret, so no token.
-    let request_id = format!("{:012x}", rand::random::<u64>() >> 16);
+    let request_id = rand::random::<u64>() >> 16;
     let result = next.call(req).await;
     let (status, route) = match &result {
         Ok(res) => (
@@ -118,20 +122,33 @@ async fn log_request(
         ),
         Err(e) => (e.as_response_error().status_code().as_u16(), "error".into()),
     };
+    let latency = started.elapsed();
     if let Ok(res) = &result
         && let Some(m) = res.request().app_data::<web::Data<metrics::Metrics>>()
     {
-        m.observe(&route, &method, status, started.elapsed().as_secs_f64());
+        m.observe(&route, &method, status, latency.as_secs_f64());
     }
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status,
-        latency_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
-        tenant = %tenant_of(&path),
-        "request"
-    );
+    if tracing::enabled!(tracing::Level::INFO) {
+        let line = logs::RequestLine {
+            request_id,
+            method: &method,
+            path: &path,
+            status,
+            latency,
+            tenant: tenant_of(&path),
+        };
+        if !logs::write_request_line(&line) {
+            tracing::info!(
+                request_id = format_args!("{request_id:012x}"),
+                method = %method,
+                path = %path,
+                status,
+                latency_ms = format_args!("{:.2}", latency.as_secs_f64() * 1000.0),
+                tenant = %line.tenant,
+                "request"
+            );
+        }
+    }
     result
 }
 
