@@ -503,6 +503,9 @@ async fn list(
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     // A lookup by a unique index reads a row or two: cheaper than a thread hop.
     let page = if let Some(point) = dir.point_query(&ctx, kind, &query) {
+        if let Some(body) = dir.scim_list_point_json(&ctx, kind, &query, &point)? {
+            return Ok(HttpResponse::Ok().content_type(SCIM_MEDIA_TYPE).body(body));
+        }
         dir.scim_list_point(&ctx, kind, &query, point)?
     } else {
         blocking(move || dir.scim_list(&ctx, &[kind], &query)).await?
@@ -585,6 +588,18 @@ async fn get_one(
     // A user is one row plus its few group links: read it here, without a
     // thread hop. A group may have 100 000 members: read it off the worker.
     let rendered = match kind {
+        ResourceKind::User if projection.is_everything() => {
+            let (body, etag) = dir.scim_get_user_json(&ctx, &id)?;
+            if none_match_hits(header_value(&req, header::IF_NONE_MATCH).as_deref(), &etag) {
+                return Ok(HttpResponse::NotModified()
+                    .insert_header((header::ETAG, etag))
+                    .finish());
+            }
+            return Ok(HttpResponse::Ok()
+                .content_type(SCIM_MEDIA_TYPE)
+                .insert_header((header::ETAG, etag))
+                .body(body));
+        }
         ResourceKind::User => dir.scim_get(&ctx, kind, &id, &projection)?,
         ResourceKind::Group => {
             match blocking(move || dir.scim_get_group(&ctx, &id, &projection)).await? {

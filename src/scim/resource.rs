@@ -428,6 +428,11 @@ impl Projection {
         Ok(())
     }
 
+    /// Whether every attribute is returned (no `attributes` or `excludedAttributes`).
+    pub fn is_everything(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
     /// Applies the selection to a rendered resource.
     pub fn apply(&self, resolver: &Resolver<'_>, resource: Value) -> Value {
         let Value::Object(mut obj) = resource else {

@@ -23,9 +23,14 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 /// Decodes a stored record.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(body(bytes)?)
+        .map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}")))
+}
+
+/// A stored record's JSON, for readers that decode only part of it.
+pub fn body(bytes: &[u8]) -> Result<&[u8], StoreError> {
     match bytes.split_first() {
-        Some((&VERSION, body)) => serde_json::from_slice(body)
-            .map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}"))),
+        Some((&VERSION, body)) => Ok(body),
         Some((v, _)) => Err(StoreError::Corrupt(format!(
             "record has unknown codec version {v}"
         ))),

@@ -804,6 +804,19 @@ impl View<'_, '_> {
         with_table!(self, kind.table(), |t| decode_opt(t.get((tenant, id))?))
     }
 
+    /// One resource's stored JSON (a `ResourceRecord`), undecoded.
+    pub fn resource_json(
+        &self,
+        kind: Kind,
+        tenant: u64,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        with_table!(self, kind.table(), |t| t
+            .get((tenant, id))?
+            .map(|v| codec::body(v.value()).map(<[u8]>::to_vec))
+            .transpose())
+    }
+
     /// Every resource of a kind in a tenant, in id order (ids are time-ordered).
     pub fn resources(&self, kind: Kind, tenant: u64) -> Result<Vec<ResourceRecord>, StoreError> {
         with_table!(self, kind.table(), |t| {
