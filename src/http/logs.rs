@@ -148,8 +148,8 @@ pub fn write_request_lines(format: LogFormat) {
 
 /// Writes a request's line exactly as the subscriber's formatter would (same
 /// text or JSON line), without going through it: its field visitor and
-/// timestamp formatting cost about a fifth of a GET's throughput. False when
-/// the subscriber writes request lines itself.
+/// timestamp formatting cost about 14 % of GET throughput. False when the
+/// subscriber writes request lines itself.
 pub fn write_request_line(line: &RequestLine<'_>) -> bool {
     let Some(format) = REQUEST_LINES.get() else {
         return false;

@@ -357,6 +357,13 @@ fn resource_response(status: StatusCode, rendered: &Rendered) -> HttpResponse {
     builder.body(json_bytes(&rendered.body))
 }
 
+/// 304 for a client whose copy has this ETag.
+fn not_modified(etag: String) -> HttpResponse {
+    HttpResponse::NotModified()
+        .insert_header((header::ETAG, etag))
+        .finish()
+}
+
 fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
     req.headers()
         .get(name)
@@ -591,9 +598,7 @@ async fn get_one(
         ResourceKind::User if projection.is_everything() => {
             let (body, etag) = dir.scim_get_user_json(&ctx, &id)?;
             if none_match_hits(header_value(&req, header::IF_NONE_MATCH).as_deref(), &etag) {
-                return Ok(HttpResponse::NotModified()
-                    .insert_header((header::ETAG, etag))
-                    .finish());
+                return Ok(not_modified(etag));
             }
             return Ok(HttpResponse::Ok()
                 .content_type(SCIM_MEDIA_TYPE)
@@ -608,9 +613,7 @@ async fn get_one(
                     let etag = stream.etag.clone();
                     if none_match_hits(header_value(&req, header::IF_NONE_MATCH).as_deref(), &etag)
                     {
-                        return Ok(HttpResponse::NotModified()
-                            .insert_header((header::ETAG, etag))
-                            .finish());
+                        return Ok(not_modified(etag));
                     }
                     // Each chunk (a thousand members) is read when the client
                     // has taken the previous one: memory stays flat.
@@ -632,9 +635,7 @@ async fn get_one(
         header_value(&req, header::IF_NONE_MATCH).as_deref(),
         &rendered.etag,
     ) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, rendered.etag))
-            .finish());
+        return Ok(not_modified(rendered.etag));
     }
     Ok(resource_response(StatusCode::OK, &rendered))
 }
