@@ -357,11 +357,13 @@ fn resource_response(status: StatusCode, rendered: &Rendered) -> HttpResponse {
     builder.body(json_bytes(&rendered.body))
 }
 
-/// 304 for a client whose copy has this ETag.
-fn not_modified(etag: String) -> HttpResponse {
-    HttpResponse::NotModified()
-        .insert_header((header::ETAG, etag))
-        .finish()
+/// 304 when the request's `If-None-Match` names this ETag (the client's copy is current).
+fn not_modified(req: &HttpRequest, etag: &str) -> Option<HttpResponse> {
+    none_match_hits(header_value(req, header::IF_NONE_MATCH).as_deref(), etag).then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.to_string()))
+            .finish()
+    })
 }
 
 fn header_value(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
@@ -597,8 +599,8 @@ async fn get_one(
     let rendered = match kind {
         ResourceKind::User if projection.is_everything() => {
             let (body, etag) = dir.scim_get_user_json(&ctx, &id)?;
-            if none_match_hits(header_value(&req, header::IF_NONE_MATCH).as_deref(), &etag) {
-                return Ok(not_modified(etag));
+            if let Some(unchanged) = not_modified(&req, &etag) {
+                return Ok(unchanged);
             }
             return Ok(HttpResponse::Ok()
                 .content_type(SCIM_MEDIA_TYPE)
@@ -611,9 +613,8 @@ async fn get_one(
                 GroupRead::Whole(rendered) => rendered,
                 GroupRead::Streamed(stream) => {
                     let etag = stream.etag.clone();
-                    if none_match_hits(header_value(&req, header::IF_NONE_MATCH).as_deref(), &etag)
-                    {
-                        return Ok(not_modified(etag));
+                    if let Some(unchanged) = not_modified(&req, &etag) {
+                        return Ok(unchanged);
                     }
                     // Each chunk (a thousand members) is read when the client
                     // has taken the previous one: memory stays flat.
@@ -631,11 +632,8 @@ async fn get_one(
             }
         }
     };
-    if none_match_hits(
-        header_value(&req, header::IF_NONE_MATCH).as_deref(),
-        &rendered.etag,
-    ) {
-        return Ok(not_modified(rendered.etag));
+    if let Some(unchanged) = not_modified(&req, &rendered.etag) {
+        return Ok(unchanged);
     }
     Ok(resource_response(StatusCode::OK, &rendered))
 }
