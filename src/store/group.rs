@@ -70,6 +70,9 @@ pub(super) struct GroupCommit {
     /// Requests of async callers, waiting for the writer thread.
     queue: Mutex<VecDeque<Box<dyn Queued>>>,
     queued: Condvar,
+    /// Whether the writer thread sleeps on `queued` (read and written under
+    /// `queue`'s lock): a notify is a syscall even with no one to wake.
+    writer_waiting: AtomicBool,
     stopping: AtomicBool,
     /// When a commit last reached the disk.
     last_durable: Mutex<Instant>,
@@ -97,6 +100,7 @@ impl GroupCommit {
             resource_generation: AtomicU64::new(0),
             queue: Mutex::new(VecDeque::new()),
             queued: Condvar::new(),
+            writer_waiting: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             last_durable: Mutex::new(Instant::now()),
             lazy_pending: AtomicBool::new(false),
@@ -445,11 +449,13 @@ impl GroupCommit {
             reply,
             courier: Courier::of_this_thread(),
         });
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(request);
-        self.queued.notify_one();
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.push_back(request);
+        let wake = self.writer_waiting.load(Ordering::Relaxed);
+        drop(queue);
+        if wake {
+            self.queued.notify_one();
+        }
         answer
     }
 
@@ -474,7 +480,9 @@ impl GroupCommit {
             if self.stopping.load(Ordering::SeqCst) {
                 return false;
             }
+            self.writer_waiting.store(true, Ordering::Relaxed);
             queue = self.queued.wait(queue).unwrap_or_else(|p| p.into_inner());
+            self.writer_waiting.store(false, Ordering::Relaxed);
         }
         true
     }
