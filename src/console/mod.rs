@@ -337,7 +337,7 @@ pub fn directory_error(e: DirectoryError) -> HttpResponse {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static,
 ) -> Result<T, HttpResponse> {
-    match web::block(crate::http::then_release(f)).await {
+    match crate::http::block(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(directory_error(e)),
         Err(_) => Err(error_page(

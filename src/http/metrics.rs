@@ -221,7 +221,7 @@ pub async fn handler(
                 .body("metrics need the bearer token from metrics_token_file\n");
         }
     }
-    let body = web::block(super::then_release(move || metrics.render(&dir)))
+    let body = super::block(move || metrics.render(&dir))
         .await
         .unwrap_or_default();
     HttpResponse::Ok()

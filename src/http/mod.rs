@@ -170,19 +170,27 @@ pub fn run(config: Config) -> Result<(), ServeError> {
     result
 }
 
-/// Run on a blocking thread after each piece of SCIM or console work there
+/// Run on a blocking thread after each piece of work `block` runs there
 /// (see `set_after_blocking`).
 static AFTER_BLOCKING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
-/// Sets what runs on a blocking thread after each piece of SCIM or console
+/// Sets what runs on a blocking thread after each piece of blocking
 /// work: the binary has its allocator give a scan's freed pages back to the
 /// system at once, so scans on several threads in a row do not stack up.
 pub fn set_after_blocking(hook: fn()) {
     let _ = AFTER_BLOCKING.set(hook);
 }
 
-/// `work`, then the `set_after_blocking` hook: how blocking work runs.
-pub(crate) fn then_release<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
+/// Runs blocking work on actix's blocking pool, then the
+/// `set_after_blocking` hook: the one way handlers run blocking work.
+pub(crate) async fn block<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, actix_web::error::BlockingError> {
+    web::block(then_release(work)).await
+}
+
+/// `work`, then the `set_after_blocking` hook (see `block`).
+fn then_release<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
     move || {
         let result = work();
         if let Some(hook) = AFTER_BLOCKING.get() {

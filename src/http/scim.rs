@@ -321,7 +321,7 @@ fn note(req: &HttpRequest, notes: Vec<String>) {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
 ) -> Result<T, ScimError> {
-    web::block(super::then_release(f))
+    super::block(f)
         .await
         .map_err(|_| ScimError::new(500, "internal error; see the server log"))?
 }
