@@ -44,6 +44,38 @@ fn release_freed_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
+/// Reads exactly one non-empty line from standard input (its line ending
+/// dropped): a second line would otherwise end up inside the secret.
+fn read_one_line(what: &str) -> Result<String, String> {
+    const LIMIT: u64 = 4096;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the {what} from standard input: {e}"))?;
+    if bytes.len() as u64 > LIMIT {
+        return Err(format!(
+            "the {what} on standard input is longer than {LIMIT} bytes"
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("the {what} on standard input is not UTF-8 text"))?;
+    let line = match text.split_once('\n') {
+        Some((line, "")) => line,
+        Some(_) => {
+            return Err(format!(
+                "standard input has more than one line; give the {what} on one line"
+            ));
+        }
+        None => text.as_str(),
+    };
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() {
+        return Err(format!("the {what} is empty: give it on standard input"));
+    }
+    Ok(line.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut overrides = Overrides {
@@ -115,17 +147,13 @@ fn main() -> ExitCode {
             ScimCommand::Credentials { tenant, reveal } => {
                 Command::ScimCredentials { tenant, reveal }
             }
-            ScimCommand::SetSecret { tenant } => {
-                let mut secret = String::new();
-                if let Err(e) = std::io::stdin().take(4096).read_to_string(&mut secret) {
-                    eprintln!("roster: cannot read the secret from standard input: {e}");
+            ScimCommand::SetSecret { tenant } => match read_one_line("secret") {
+                Ok(secret) => Command::ScimSetSecret { tenant, secret },
+                Err(e) => {
+                    eprintln!("roster: {e}");
                     return ExitCode::FAILURE;
                 }
-                Command::ScimSetSecret {
-                    tenant,
-                    secret: secret.trim_end_matches(['\r', '\n']).to_string(),
-                }
-            }
+            },
         },
         Commands::Token(t) => match t {
             TokenCommand::Create {
@@ -171,12 +199,13 @@ fn main() -> ExitCode {
             KeysCommand::Status => Command::KeysStatus,
         },
         Commands::Admin(a) => {
-            let mut password = String::new();
-            if let Err(e) = std::io::stdin().take(4096).read_to_string(&mut password) {
-                eprintln!("roster: cannot read the password from standard input: {e}");
-                return ExitCode::FAILURE;
-            }
-            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let password = match read_one_line("password") {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("roster: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             match a {
                 AdminCommand::Create { username } => Command::AdminCreate { username, password },
                 AdminCommand::ResetPassword { username } => {

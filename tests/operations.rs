@@ -164,13 +164,14 @@ fn upgrade_from_a_v1_store() {
     assert_eq!(alice["Resources"][0]["groups"][0]["display"], "Staff");
     let carol = scim.post("/Users", &json!({"userName": "carol@fixture.test"}));
     assert_eq!(carol.status, 201);
-    assert!(
-        carol.json()["meta"]["version"].as_str().unwrap() >= "W/\"3\"",
-        "revived, not new"
+    assert_eq!(
+        carol.json()["meta"]["version"],
+        "W/\"1\"",
+        "deleted in v1: re-created as a new user"
     );
     assert!(ok(&data, &["tenant", "list"]).contains("      3       1  Fixture Co"));
     // v3 indexes meta.lastModified: the upgraded users are in that order, and
-    // carol, just revived, is the newest.
+    // carol, just re-created, is the newest.
     let by_time = scim
         .get("/Users?sortBy=meta.lastModified&sortOrder=descending")
         .json();

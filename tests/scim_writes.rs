@@ -113,9 +113,10 @@ fn okta_lifecycle() {
         json!([{"op": "add", "path": "members", "value": [{"value": id, "display": "test.user@okta.local"}]}]),
     );
     assert_eq!(add.status, 200, "{}", add.body);
-    assert!(
-        add.json().get("members").is_none(),
-        "members only on request"
+    assert_eq!(
+        add.json()["members"][0]["value"],
+        id.as_str(),
+        "a PATCH answers with the whole group"
     );
     assert_eq!(
         scim.get(&group_path).json()["members"][0]["value"],
@@ -153,7 +154,7 @@ fn okta_lifecycle() {
     assert_eq!(emptied.status, 200);
     assert!(scim.get(&group_path).json().get("members").is_none());
 
-    // Delete the group, delete the user, then re-create the user: same record revived.
+    // Delete the group, delete the user, then re-create the user: a new id (RFC 7644 §3.6).
     assert_eq!(scim.delete(&group_path).status, 204);
     assert_scim_error(&scim.get(&group_path), 404, None);
     assert_eq!(scim.delete(&user_path).status, 204);
@@ -164,15 +165,12 @@ fn okta_lifecycle() {
     );
     let mut again = okta_user.clone();
     again["active"] = json!(false);
-    let revived = scim.post("/Users", &again);
-    assert_eq!(revived.status, 201, "{}", revived.body);
-    assert_eq!(
-        revived.json()["id"],
-        id.as_str(),
-        "the deleted record is revived"
-    );
-    assert_eq!(revived.json()["active"], false);
-    assert_eq!(revived.json()["meta"]["created"], user["meta"]["created"]);
+    let recreated = scim.post("/Users", &again);
+    assert_eq!(recreated.status, 201, "{}", recreated.body);
+    assert_ne!(recreated.json()["id"], id.as_str(), "a new resource");
+    assert_eq!(recreated.json()["active"], false);
+    assert_eq!(recreated.json()["meta"]["version"], "W/\"1\"");
+    assert_scim_error(&scim.get(&user_path), 404, None);
 
     let feed = events(&server, &scim);
     let expected = [
@@ -192,7 +190,7 @@ fn okta_lifecycle() {
         "Group member.removed",
         "Group deleted",
         "User deleted",
-        "User revived",
+        "User created",
     ];
     assert_eq!(feed, expected);
 }
@@ -343,10 +341,10 @@ fn entra_lifecycle() {
         "/Users",
         &json!({"userName": user_name, "externalId": "Eqpj", "active": true}),
     );
-    assert_eq!(recreated["id"], id.as_str());
+    assert_ne!(recreated["id"], id.as_str());
     assert!(
         recreated.get("displayName").is_none(),
-        "revived with the new state only"
+        "re-created with the new state only"
     );
 
     let audit = ok(
@@ -555,22 +553,23 @@ fn delete_policies() {
         0,
         "tombstones are listed nowhere"
     );
-    // Revive by externalId alone.
-    let revived = scim.create(
+    // The deleted user's externalId is free again: a new user takes it.
+    let second = scim.create(
         "/Users",
         &json!({"userName": "gone-renamed", "externalId": "ext-1"}),
     );
-    assert_eq!(revived["id"], id);
-    assert_eq!(revived["meta"]["version"], "W/\"3\"");
+    let second_id = second["id"].as_str().unwrap();
+    assert_ne!(second_id, id);
+    assert_eq!(second["meta"]["version"], "W/\"1\"");
 
     ok(&data, &["tenant", "set", &slug, "--delete-policy", "hard"]);
     assert!(ok(&data, &["tenant", "show", &slug]).contains("delete policy: hard"));
-    assert_eq!(scim.delete(&format!("/Users/{id}")).status, 204);
+    assert_eq!(scim.delete(&format!("/Users/{second_id}")).status, 204);
     let fresh = scim.create(
         "/Users",
         &json!({"userName": "gone-renamed", "externalId": "ext-1"}),
     );
-    assert_ne!(fresh["id"], id, "hard delete leaves nothing to revive");
+    assert_ne!(fresh["id"], second_id, "hard delete leaves nothing behind");
     let bad = roster(&data, &["tenant", "set", &slug, "--delete-policy", "shred"]);
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("soft or hard"));
@@ -738,6 +737,7 @@ fn one_member_change_on_a_100k_member_group() {
             created_ms: 0,
             modified_ms: 0,
             version: 1,
+            previous_id: None,
             deleted_ms: None,
         };
         dir.store()
@@ -774,8 +774,9 @@ fn one_member_change_on_a_100k_member_group() {
         &path,
         json!([{"op": "add", "path": "members", "value": [{"value": nid}]}]),
     );
-    assert_eq!(add.status, 200, "{}", add.body);
-    assert_eq!(add.json()["displayName"], "Everyone");
+    // Too many members to list in the answer: 204, never a partial group.
+    assert_eq!(add.status, 204, "{}", add.body);
+    assert_eq!(add.header("etag"), Some("W/\"2\""));
     let lean = scim.get(&format!("{path}?excludedAttributes=members"));
     assert!(lean.json().get("members").is_none());
     assert_eq!(lean.header("etag"), Some("W/\"2\""));
@@ -794,7 +795,15 @@ fn one_member_change_on_a_100k_member_group() {
         &path,
         json!([{"op": "remove", "path": format!("members[value eq \"{nid}\"]")}]),
     );
-    assert_eq!(remove.status, 200);
+    assert_eq!(remove.status, 204);
+    let asked = scim.send(
+        "PATCH",
+        &format!("{path}?excludedAttributes=members"),
+        &json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "externalId", "value": "all"}]}),
+    );
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert_eq!(asked.json()["externalId"], "all");
+    assert!(asked.json().get("members").is_none());
     assert_eq!(
         scim.get(&format!("/Groups?count=0&filter={}", member_filter(nid)))
             .json()["totalResults"],
@@ -947,11 +956,11 @@ fn keyed_user(name: &str, external_id: &str) -> Value {
            "userName": name, "externalId": external_id, "active": true})
 }
 
-/// A deleted user keeps its keys (so a POST with them revives it); a live
-/// user may take one of them meanwhile. Reviving the first under other keys
+/// A deleted user keeps its keys (so a POST with them links to it); a live
+/// user may take one of them meanwhile. Re-creating the first under other keys
 /// must leave the second its key: still found, still unique.
 #[test]
-fn a_revived_user_leaves_alone_a_key_another_user_took() {
+fn a_recreated_user_leaves_alone_a_key_another_user_took() {
     let (_tmp, data) = temp_data_dir();
     let server = Server::start(&data);
     let scim = Scim::setup(&server, "Revive");
@@ -966,9 +975,9 @@ fn a_revived_user_leaves_alone_a_key_another_user_took() {
     );
     assert_eq!(renamed.status, 200, "{}", renamed.body);
 
-    // Kim's externalId revives Kim, now as zed.
-    let revived = scim.create("/Users", &keyed_user("zed@example.com", "ext-kim"));
-    assert_eq!(revived["id"], kim_id.as_str());
+    // Kim's externalId comes back as a new user, zed.
+    let recreated = scim.create("/Users", &keyed_user("zed@example.com", "ext-kim"));
+    assert_ne!(recreated["id"], kim_id.as_str());
 
     let found = scim.get("/Users?filter=userName%20eq%20%22kim@example.com%22");
     assert_eq!(found.status, 200, "{}", found.body);
@@ -1115,10 +1124,10 @@ fn changing_to_another_users_key_is_refused_and_keeping_ones_own_is_not() {
 }
 
 /// A deleted user's userName, taken by another user and given up again, is
-/// out of the index; reviving the deleted user must claim it again, so the
-/// name stays unique and is found.
+/// out of the index; re-creating the user must claim it again, so the name
+/// stays unique and is found.
 #[test]
-fn a_revived_user_claims_again_a_key_another_user_gave_up() {
+fn a_recreated_user_claims_again_a_key_another_user_gave_up() {
     let (_tmp, data) = temp_data_dir();
     let server = Server::start(&data);
     let scim = Scim::setup(&server, "Reclaim");
@@ -1132,8 +1141,9 @@ fn a_revived_user_claims_again_a_key_another_user_gave_up() {
         assert_eq!(renamed.status, 200, "{}", renamed.body);
     }
 
-    let revived = scim.create("/Users", &keyed_user("nina@example.com", "ext-nina"));
-    assert_eq!(revived["id"], nina_id.as_str());
+    let recreated = scim.create("/Users", &keyed_user("nina@example.com", "ext-nina"));
+    let new_id = recreated["id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, nina_id);
     let again = scim.post("/Users", &keyed_user("NINA@example.com", "ext-other"));
     assert_scim_error(&again, 409, Some("uniqueness"));
     let found = scim
@@ -1143,5 +1153,5 @@ fn a_revived_user_claims_again_a_key_another_user_gave_up() {
         ))
         .json();
     assert_eq!(found["totalResults"], 1, "{found}");
-    assert_eq!(found["Resources"][0]["id"], nina_id.as_str());
+    assert_eq!(found["Resources"][0]["id"], new_id.as_str());
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::tenants::tenant_frame;
 use super::{Admin, blocking, csrf_input, page, redirect};
+use crate::directory::writes::MembersInAnswer;
 use crate::directory::{Directory, DirectoryError};
 use crate::scim::filter::Resolver;
 use crate::scim::query::ListQuery;
@@ -314,7 +315,10 @@ async fn user_detail(
                 }
             }
             @if deleted {
-                p.muted { "The identity provider deleted this user on " (user["meta"]["deleted"].as_str().unwrap_or("")) ". The record is kept; provisioning the same userName again revives it." }
+                p.muted { "The identity provider deleted this user on " (user["meta"]["deleted"].as_str().unwrap_or("")) ". The record is kept; provisioning the same userName again creates a new user that links here." }
+            }
+            @if let Some(previous) = user["meta"]["previousId"].as_str() {
+                p.muted.recreated { "re-created; previously " a href=(format!("/admin/tenants/{slug}/users/{previous}")) { code { (previous) } } }
             }
             table.data.attributes {
                 tbody {
@@ -360,8 +364,15 @@ async fn set_active(
             "schemas": [crate::scim::patch::PATCH_OP],
             "Operations": [{"op": "replace", "path": "active", "value": active}]
         });
-        dir.scim_patch(&ctx, ResourceKind::User, &i, &body, None, false)
-            .map_err(|e| DirectoryError::Invalid(e.detail))?;
+        dir.scim_patch(
+            &ctx,
+            ResourceKind::User,
+            &i,
+            &body,
+            None,
+            MembersInAnswer::None,
+        )
+        .map_err(|e| DirectoryError::Invalid(e.detail))?;
         let action = if active {
             "user.reactivated"
         } else {

@@ -43,6 +43,9 @@ pub struct Rendered {
     pub body: Value,
     /// The weak ETag (`W/"n"`), also in `meta.version`.
     pub etag: String,
+    /// A large group's members were left out of a body meant to be whole:
+    /// the answer is 204 without a body rather than a partial resource.
+    pub members_left_out: bool,
 }
 
 pub(crate) fn store_kind(kind: ResourceKind) -> Kind {
@@ -691,6 +694,7 @@ impl Directory {
         Ok(Rendered {
             body: projection.apply(&resolver, body),
             etag,
+            members_left_out: false,
         })
     }
 
@@ -777,6 +781,7 @@ impl Directory {
             return Ok(GroupRead::Whole(Rendered {
                 body: projection.apply(&resolver, body),
                 etag: etag(rec.version),
+                members_left_out: false,
             }));
         }
         let mut head = projection
@@ -1005,7 +1010,11 @@ impl Directory {
         let rec = view
             .resource(store_kind(kind), ctx.tenant.id, id)?
             .ok_or_else(|| not_found(kind, id))?;
-        let body = ctx.render(&view, kind, &rec, true)?;
+        let mut body = ctx.render(&view, kind, &rec, true)?;
+        // Like a tombstone's deletion time, only the console sees this link.
+        if let (Some(previous), Some(meta)) = (&rec.previous_id, body["meta"].as_object_mut()) {
+            meta.insert("previousId".into(), json!(previous));
+        }
         let history = view
             .events(ctx.tenant.id, 0, usize::MAX)?
             .into_iter()

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::Directory;
 use super::resources::{
-    IndexKeys, Rendered, ScimContext, check_precondition, check_unique, etag, hashed, index_keys,
-    name_index, new_resource_id, not_found, now_ms, resolve_members, store_kind, write_indexes,
+    Rendered, ScimContext, check_precondition, check_unique, etag, hashed, index_keys, name_index,
+    new_resource_id, not_found, now_ms, resolve_members, store_kind, write_indexes,
 };
 use crate::scim::bulk;
 use crate::scim::error::ScimError;
@@ -28,8 +28,10 @@ struct Change {
     data: Map<String, Value>,
     password_hash: Option<String>,
     members: Vec<MemberOp>,
-    /// The stored record being replaced (live or tombstone).
+    /// The live record being replaced.
     old: Option<ResourceRecord>,
+    /// For a new record: the deleted one it re-creates.
+    previous_id: Option<String>,
     /// Whether the caller already found its unique keys unowned.
     keys_free: bool,
 }
@@ -66,6 +68,18 @@ impl<T, F: FnMut(&mut Tx) -> Result<T, ScimError> + Send + 'static> ScimWrite<T>
 /// What a create, replace or patch answers: the resource and leniency notes.
 pub type WriteOutcome = (Rendered, Vec<String>);
 
+/// How many of a group's members a PATCH answer carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembersInAnswer {
+    /// None (the client asked for other attributes, or wants no body).
+    None,
+    /// All of them (the client asked for `members`).
+    All,
+    /// All of them when there are at most this many; otherwise none, and the
+    /// answer is 204 (RFC 7644 §3.5.2 allows it) rather than a partial group.
+    UpTo(usize),
+}
+
 /// Whether a request body carries a password anywhere (argon2 hashing is
 /// slow: such a request is prepared off the async workers).
 pub fn mentions_password(body: &Value) -> bool {
@@ -86,8 +100,9 @@ pub fn mentions_password(body: &Value) -> bool {
 }
 
 impl Directory {
-    /// Creates a User or Group; a POST matching a soft-deleted one (same userName,
-    /// externalId or group displayName) revives that record under its old id.
+    /// Creates a User or Group. A POST matching a soft-deleted one (same
+    /// userName, externalId or group displayName) creates a new record with a
+    /// new id that names the deleted one as its previous id.
     pub fn scim_create(
         &self,
         ctx: &ScimContext,
@@ -120,25 +135,24 @@ impl Directory {
                 owners.extend(view.index_get(UniqueIndex::UserExternalId, t, ext)?);
             }
             let keys_free = owners.is_empty();
-            let mut tombstone = None;
+            // A deleted record with these keys stays deleted: the new one gets
+            // a new id (RFC 7644 §3.6) and a link to it.
+            let mut previous_id = None;
             for owner in owners {
                 if let Some(rec) = view.resource(store_kind(kind), t, &owner)?
                     && rec.deleted_ms.is_some()
                 {
-                    tombstone = Some(rec);
+                    previous_id = Some(rec.id);
                     break;
                 }
             }
             drop(view);
-            if tombstone.is_some() {
-                notes.push("revived a deleted record with the same identity".into());
+            if let Some(previous) = &previous_id {
+                notes.push(format!("re-created; previously {previous}"));
             }
             let change = Change {
                 kind,
-                id: tombstone
-                    .as_ref()
-                    .map(|r| r.id.clone())
-                    .unwrap_or_else(new_resource_id),
+                id: new_resource_id(),
                 schemas: normalized.schemas.clone(),
                 data: normalized.data.clone(),
                 password_hash: password_hash.clone(),
@@ -147,11 +161,12 @@ impl Directory {
                     .clone()
                     .map(|m| vec![MemberOp::Replace(m)])
                     .unwrap_or_default(),
-                old: tombstone,
+                old: None,
+                previous_id,
                 keys_free,
             };
             // A brand-new user belongs to no group yet.
-            let links = kind == ResourceKind::Group || !keys_free;
+            let links = kind == ResourceKind::Group;
             let rec = commit(tx, &ctx, change, &mut notes)?;
             Ok((rendered(tx, &ctx, kind, rec, links)?, notes))
         })
@@ -201,6 +216,7 @@ impl Directory {
                     vec![]
                 },
                 old: Some(old),
+                previous_id: None,
                 keys_free: false,
             };
             let rec = commit(tx, &ctx, change, &mut notes)?;
@@ -209,8 +225,8 @@ impl Directory {
     }
 
     /// Applies a PATCH: all operations or none, in one write transaction.
-    /// A group's members are rendered only with `with_members`: a one-member
-    /// change to a large group must not cost a walk over all its members.
+    /// `members` says how much of a group's membership the answer carries: a
+    /// one-member change to a large group must not cost a walk over all of it.
     pub fn scim_patch(
         &self,
         ctx: &ScimContext,
@@ -218,9 +234,9 @@ impl Directory {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
-        with_members: bool,
+        members: MembersInAnswer,
     ) -> Result<WriteOutcome, ScimError> {
-        let write = self.patch_write(ctx.clone(), kind, id, body, if_match, with_members)?;
+        let write = self.patch_write(ctx.clone(), kind, id, body, if_match, members)?;
         self.store.write(write)
     }
 
@@ -232,7 +248,7 @@ impl Directory {
         id: &str,
         body: &Value,
         if_match: Option<&str>,
-        with_members: bool,
+        members: MembersInAnswer,
     ) -> Result<impl ScimWrite<WriteOutcome> + use<>, ScimError> {
         let mut parse_notes = Vec::new();
         let ops = patch::parse_request(body, &mut parse_notes)?;
@@ -283,11 +299,21 @@ impl Directory {
                 password_hash: password_hash.clone().or(old.password_hash.clone()),
                 members: outcome.members,
                 old: Some(old),
+                previous_id: None,
                 keys_free: false,
             };
             let rec = commit(tx, &ctx, change, &mut notes)?;
-            let links = kind == ResourceKind::User || with_members;
-            Ok((rendered(tx, &ctx, kind, rec, links)?, notes))
+            let (links, members_left_out) = match (kind, members) {
+                (ResourceKind::User, _) | (_, MembersInAnswer::All) => (true, false),
+                (_, MembersInAnswer::None) => (false, false),
+                (_, MembersInAnswer::UpTo(limit)) => {
+                    let small = tx.view().members_page(t, &id, None, limit + 1)?.len() <= limit;
+                    (small, !small)
+                }
+            };
+            let mut answer = rendered(tx, &ctx, kind, rec, links)?;
+            answer.members_left_out = members_left_out;
+            Ok((answer, notes))
         })
     }
 
@@ -335,7 +361,8 @@ impl Directory {
                 write_indexes(tx, t, kind, &old_keys, &Default::default(), id)?;
                 tx.delete_resource(store_kind(kind), t, &old)?;
             } else {
-                // Keep the identity indexes so a later POST revives this record.
+                // Keep the identity indexes: a later POST with the same keys
+                // finds this record and names it as its previous id.
                 let mut kept = index_keys(kind, &old.data);
                 kept.emails.clear();
                 write_indexes(tx, t, kind, &old_keys, &kept, id)?;
@@ -364,19 +391,18 @@ fn commit(
     let keys = index_keys(kind, &change.data);
     let now = now_ms();
     let (old_keys, created_ms, version) = match &change.old {
-        Some(old) => {
-            let mut k = index_keys(kind, &old.data);
-            if old.deleted_ms.is_some() {
-                k.emails.clear();
-            }
-            (k, old.created_ms, old.version + 1)
-        }
+        Some(old) => (index_keys(kind, &old.data), old.created_ms, old.version + 1),
         None => (Default::default(), now, 1),
     };
-    let revived = change.old.as_ref().is_some_and(|o| o.deleted_ms.is_some());
     if !change.keys_free {
-        let held = change.old.is_some() && !revived;
-        check_unique(tx, ctx, kind, &keys, held.then_some(&old_keys), id)?;
+        check_unique(
+            tx,
+            ctx,
+            kind,
+            &keys,
+            change.old.is_some().then_some(&old_keys),
+            id,
+        )?;
     }
 
     let mut member_events = Vec::new();
@@ -391,25 +417,22 @@ fn commit(
         created_ms,
         modified_ms: change.old.as_ref().map_or(now, |o| now.max(o.modified_ms)),
         version,
+        previous_id: match &change.old {
+            Some(old) => old.previous_id.clone(),
+            None => change.previous_id,
+        },
         deleted_ms: None,
     };
     let previous_modified_ms = change.old.as_ref().map(|o| o.modified_ms);
     tx.put_resource(store_kind(kind), t, &rec, previous_modified_ms)?;
-    if revived {
-        // Another resource may have taken a tombstone's key and given it up
-        // since, taking it out of the index: a revival claims every key anew.
-        write_indexes(tx, t, kind, &old_keys, &IndexKeys::default(), id)?;
-        write_indexes(tx, t, kind, &IndexKeys::default(), &keys, id)?;
-    } else {
-        write_indexes(tx, t, kind, &old_keys, &keys, id)?;
-    }
-    if change.old.is_none() || revived {
+    // A new record's keys may still point at a deleted one: they are its own now.
+    write_indexes(tx, t, kind, &old_keys, &keys, id)?;
+    if change.old.is_none() {
         count(tx, t, kind, 1)?;
     }
 
     let action = match &change.old {
         None => "created",
-        Some(old) if old.deleted_ms.is_some() => "revived",
         Some(old) if kind == ResourceKind::User && active(&old.data) && !active(&rec.data) => {
             "deactivated"
         }
@@ -523,6 +546,7 @@ fn rendered(
     Ok(Rendered {
         body: ctx.render_owned(&tx.view(), kind, rec, links)?,
         etag,
+        members_left_out: false,
     })
 }
 
@@ -651,8 +675,14 @@ impl Directory {
                     Ok((None, Some(r), 200))
                 }
                 "PATCH" => {
-                    let (r, n) =
-                        self.scim_patch(ctx, target.kind, &need_id()?, &data, version, false)?;
+                    let (r, n) = self.scim_patch(
+                        ctx,
+                        target.kind,
+                        &need_id()?,
+                        &data,
+                        version,
+                        MembersInAnswer::None,
+                    )?;
                     notes.extend(n);
                     Ok((None, Some(r), 200))
                 }

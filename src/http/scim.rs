@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::throttle::AuthThrottle;
 use crate::directory::resources::{GroupRead, Rendered, ScimContext, none_match_hits};
-use crate::directory::writes::{ScimWrite, WriteOutcome, mentions_password};
+use crate::directory::writes::{MembersInAnswer, ScimWrite, WriteOutcome, mentions_password};
 use crate::directory::{AuthFailure, Directory, ScimPrincipal};
 use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::discovery::{self, service_provider_config};
@@ -25,6 +25,10 @@ use crate::scim::query::ListQuery;
 use crate::scim::resource::Projection;
 use crate::scim::schema::ResourceKind;
 use crate::store::records::AuditRecord;
+
+/// The most members a group PATCH answer lists; a larger group's PATCH answers
+/// 204, so that a change of one member never renders a hundred thousand.
+const MEMBERS_IN_PATCH_ANSWER: usize = 1000;
 
 /// Routes under `/scim/v2/{tenant}`; every one passes `authenticate` first.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -673,22 +677,31 @@ async fn patch(
         k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
     });
     let projection = ListQuery::from_params(&params)?.projection;
-    let with_members = projection
+    let if_match = header_value(&req, header::IF_MATCH);
+    // Entra expects 204 from group PATCHes; everyone else gets the whole resource.
+    let entra_no_content =
+        kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
+    let members = if entra_no_content {
+        MembersInAnswer::None
+    } else if !asked_for_attributes {
+        MembersInAnswer::UpTo(MEMBERS_IN_PATCH_ANSWER)
+    } else if projection
         .attributes
         .iter()
-        .any(|p| p.name.eq_ignore_ascii_case("members"));
-    let if_match = header_value(&req, header::IF_MATCH);
-    // Entra expects 204 from group PATCHes; everyone else gets the resource.
-    let no_content =
-        kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
+        .any(|p| p.name.eq_ignore_ascii_case("members"))
+    {
+        MembersInAnswer::All
+    } else {
+        MembersInAnswer::None
+    };
     let ctx = dir.scim_context(&caller.tenant, &caller.profile);
     let (rendered, notes) =
         projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
-            dir.patch_write(ctx, kind, &id, body, if_match.as_deref(), with_members)
+            dir.patch_write(ctx, kind, &id, body, if_match.as_deref(), members)
         })
         .await?;
     note(&req, notes);
-    if no_content {
+    if entra_no_content || rendered.members_left_out {
         return Ok(HttpResponse::NoContent()
             .insert_header((header::ETAG, rendered.etag))
             .finish());

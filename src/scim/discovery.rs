@@ -21,16 +21,17 @@ pub fn service_provider_config(base: &str, max_payload: usize) -> Value {
             "maxPayloadSize": max_payload
         },
         "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
-        "changePassword": {"supported": false},
+        "changePassword": {"supported": true},
         "sort": {"supported": true},
         "etag": {"supported": true},
+        // No cursorTimeout: cursors are stateless and never expire, and RFC 9865
+        // allows only a positive number of seconds there.
         "pagination": {
             "cursor": true,
             "index": true,
             "defaultPaginationMethod": "index",
             "defaultPageSize": DEFAULT_PAGE_SIZE,
-            "maxPageSize": MAX_PAGE_SIZE,
-            "cursorTimeout": 0
+            "maxPageSize": MAX_PAGE_SIZE
         },
         "authenticationSchemes": [
             {

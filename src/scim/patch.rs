@@ -274,6 +274,9 @@ fn is_core_urn(kind: ResourceKind, urn: &str) -> bool {
 
 impl Applier<'_> {
     fn apply_one(&mut self, doc: &mut Map<String, Value>, op: &Operation) -> Result<(), ScimError> {
+        if let Some(urn) = op.path.as_ref().and_then(|p| self.whole_extension(p)) {
+            return self.apply_extension(doc, op, &urn);
+        }
         match &op.path {
             Some(path) => self.apply_path(doc, op.op, path, op.value.as_ref()),
             None => {
@@ -286,6 +289,45 @@ impl Applier<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// The registered extension URN a path names as a whole
+    /// (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`), which the
+    /// path grammar reads as attribute `User` of schema `...:2.0`.
+    fn whole_extension(&self, path: &PatchPath) -> Option<String> {
+        if path.filter.is_some() || path.attr.sub.is_some() {
+            return None;
+        }
+        let urn = format!("{}:{}", path.attr.urn.as_deref()?, path.attr.name);
+        self.registry
+            .extension(self.kind, &urn)
+            .map(|schema| schema.id.clone())
+    }
+
+    /// An operation on a whole extension: add and replace set the sub-attributes
+    /// given and keep the others (RFC 7644 §3.5.2.1, §3.5.2.3); remove drops it.
+    fn apply_extension(
+        &mut self,
+        doc: &mut Map<String, Value>,
+        op: &Operation,
+        urn: &str,
+    ) -> Result<(), ScimError> {
+        if op.op == OpKind::Remove {
+            doc.retain(|k, _| !k.eq_ignore_ascii_case(urn));
+            return Ok(());
+        }
+        let Some(Value::Object(values)) = &op.value else {
+            return Err(invalid_value(format!(
+                "the value of {urn} must be an object"
+            )));
+        };
+        // Some clients serialise the extension as a resource, with its own "schemas".
+        let values: Map<String, Value> = values
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.apply_key(doc, op.op, urn, &Value::Object(values))
     }
 
     /// One key of a no-path add/replace value: a name, a dotted name, a

@@ -1765,6 +1765,7 @@ mod tests {
             created_ms: 1,
             modified_ms: 2,
             version: 3,
+            previous_id: Some("u0".into()),
             deleted_ms: None,
         };
         assert!(!is_tombstone(&codec::encode(&rec).unwrap()));

@@ -163,7 +163,12 @@ pub struct ResourceRecord {
     pub modified_ms: i64,
     /// Incremented on every change; the ETag.
     pub version: u64,
+    /// The deleted record this one re-created (same userName, externalId or
+    /// group displayName, new id per RFC 7644 §3.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_id: Option<String>,
     /// Set when the IdP deleted it under the soft-delete policy (a tombstone).
+    /// Written last: `is_tombstone` reads it off the end of the encoded record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_ms: Option<i64>,
 }
@@ -180,7 +185,7 @@ pub struct EventRecord {
     pub resource_type: String,
     /// The resource id.
     pub id: String,
-    /// created, updated, deactivated, reactivated, deleted, revived, member.added, member.removed.
+    /// created, updated, deactivated, reactivated, deleted, member.added, member.removed.
     pub action: String,
     /// The resource version after the change.
     pub version: u64,
