@@ -17,9 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::config::Config;
-use crate::directory::{Directory, DirectoryError};
-use crate::store::StoreError;
-use crate::store::records::DekState;
+use crate::directory::{DekState, Directory, DirectoryError};
 
 /// Longest accepted request line on the socket.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -573,16 +571,18 @@ pub fn run_cli(config: &Config, cmd: Command) -> Reply {
     }
     match Directory::open(config) {
         Ok(dir) => execute(&dir, cmd),
-        Err(DirectoryError::Store(StoreError::AlreadyOpen(path))) => Reply {
-            code: 1,
-            stdout: String::new(),
-            stderr: format!(
-                "roster: the store {} is in use, but no server answers on {}; is another roster command running?\n",
-                path.display(),
-                socket.display()
-            ),
+        Err(e) => match e.store_in_use() {
+            Some(path) => Reply {
+                code: 1,
+                stdout: String::new(),
+                stderr: format!(
+                    "roster: the store {} is in use, but no server answers on {}; is another roster command running?\n",
+                    path.display(),
+                    socket.display()
+                ),
+            },
+            None => Reply::error(&e),
         },
-        Err(e) => Reply::error(&e),
     }
 }
 
@@ -603,7 +603,7 @@ pub fn restore(config: &Config, backup: &Path) -> Reply {
         );
     }
     let target = config.store_path();
-    for existing in [target.clone(), crate::store::journal::log_path(&target)] {
+    for existing in [target.clone(), crate::directory::journal_path(&target)] {
         if existing.exists() {
             return fail(format!(
                 "{} already exists: restore only into an empty data dir (move the old store and its journal aside first)",
@@ -624,18 +624,8 @@ pub fn restore(config: &Config, backup: &Path) -> Reply {
         return fail(format!("cannot copy {}: {e}", backup.display()));
     }
     // Opening checks the file and runs any migrations before it takes the real name.
-    let summary = crate::store::Store::open(&partial).and_then(|store| {
-        let records = store.verify_records()?;
-        let view = store.read()?;
-        let tenants = view.tenants()?.len();
-        let fingerprint = view
-            .meta_get("master_fingerprint")?
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|| "?".into());
-        Ok((records, tenants, fingerprint))
-    });
-    // The check closed the store cleanly: its journal holds nothing.
-    let _ = std::fs::remove_file(crate::store::journal::log_path(&partial));
+    let summary = crate::directory::check_backup_copy(&partial)
+        .map(|c| (c.records, c.tenants, c.master_fingerprint));
     let (records, tenants, fingerprint) = match summary {
         Ok(s) => s,
         Err(e) => {

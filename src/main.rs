@@ -102,7 +102,7 @@ fn main() -> ExitCode {
             trim_memory_in_background();
             // A scan of 100 000 users frees tens of MiB; held for the purge
             // delay, the next scans on other threads stacked on top of them.
-            roster::http::set_after_blocking(release_freed_memory);
+            roster::plumbing::blocking::set_after_blocking(release_freed_memory);
             let served = roster::http::run(config);
             roster::http::logs::flush();
             return match served {

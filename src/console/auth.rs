@@ -1,8 +1,6 @@
 //! First-run setup, login and logout.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
@@ -12,33 +10,7 @@ use maud::{Markup, html};
 use super::{Admin, LoginThrottle, SESSION_COOKIE, blocking, field, layout, page, redirect};
 use crate::directory::Directory;
 
-/// How long the first-run setup link works.
-pub const SETUP_TTL: Duration = Duration::from_secs(60 * 60);
-
-/// The one-time first-run setup token (only while no admin exists).
-#[derive(Default)]
-pub struct SetupToken(pub Mutex<Option<(String, Instant)>>);
-
-impl SetupToken {
-    /// Issues a new token.
-    pub fn issue(&self) -> String {
-        let token = crate::crypto::token::generate_secret().to_string();
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((token.clone(), Instant::now()));
-        token
-    }
-
-    fn valid(&self, candidate: &str) -> bool {
-        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().is_some_and(|(t, at)| {
-            at.elapsed() < SETUP_TTL
-                && crate::crypto::token::ct_eq(t.as_bytes(), candidate.as_bytes())
-        })
-    }
-
-    fn consume(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-}
+pub use crate::directory::admins::{SETUP_TTL, SetupToken};
 
 /// Routes: /admin/setup, /admin/login, /admin/logout.
 pub fn configure(cfg: &mut web::ServiceConfig) {

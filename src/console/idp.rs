@@ -238,7 +238,7 @@ fn steps(idp: &str, endpoint: &str) -> Markup {
 
 fn tab_page(
     admin: &Admin,
-    tenant: &crate::store::records::TenantRecord,
+    tenant: &crate::directory::TenantRecord,
     endpoint: &str,
     notice: Option<&str>,
 ) -> Markup {

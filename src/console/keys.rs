@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 
 use super::{Admin, blocking, csrf_input, layout, page};
+use crate::directory::DekState;
 use crate::directory::{Directory, KeyStatus, RotationReport};
-use crate::store::records::DekState;
 
 /// Routes of the page.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -8,14 +8,12 @@
 // Handlers return a finished page as their early exit; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod assets;
 pub mod auth;
 pub mod idp;
 pub mod keys;
 pub mod people;
 pub mod tenants;
-
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -24,8 +22,8 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use crate::directory::SessionRecord;
 use crate::directory::{Directory, DirectoryError};
-use crate::store::records::SessionRecord;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "roster_session";
@@ -33,8 +31,9 @@ pub const SESSION_COOKIE: &str = "roster_session";
 /// The console's Content-Security-Policy: nothing inline, nothing from elsewhere.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Routes under `/admin`.
+/// Routes under `/admin`, and the console's files under `/assets`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    assets::configure(cfg);
     cfg.service(
         web::scope("/admin")
             .wrap(actix_web::middleware::from_fn(console_guard))
@@ -108,7 +107,7 @@ pub struct Admin {
 impl Admin {
     /// Checks a form's CSRF token against the session's.
     pub fn check_csrf(&self, token: &str) -> Result<(), HttpResponse> {
-        if crate::crypto::token::ct_eq(token.as_bytes(), self.session.csrf.as_bytes()) {
+        if crate::directory::same_secret(token, &self.session.csrf) {
             Ok(())
         } else {
             Err(error_page(
@@ -167,46 +166,7 @@ impl FromRequest for Admin {
     }
 }
 
-/// Login attempts per address: a fixed window, as for SCIM authentication.
-#[derive(Default)]
-pub struct LoginThrottle {
-    inner: Mutex<std::collections::HashMap<std::net::IpAddr, (u32, Instant)>>,
-}
-
-/// Failed logins allowed per address per window.
-pub const LOGIN_FAILURES: u32 = 5;
-const LOGIN_WINDOW: Duration = Duration::from_secs(300);
-
-impl LoginThrottle {
-    /// `Err(seconds)` when the address must wait.
-    pub fn check(&self, ip: std::net::IpAddr) -> Result<(), u64> {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(&ip) {
-            Some((n, start)) if *n >= LOGIN_FAILURES && start.elapsed() < LOGIN_WINDOW => {
-                Err((LOGIN_WINDOW - start.elapsed()).as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Records a failure.
-    pub fn failure(&self, ip: std::net::IpAddr) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let e = map.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= LOGIN_WINDOW {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
-    }
-
-    /// Forgets an address after a success.
-    pub fn success(&self, ip: std::net::IpAddr) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ip);
-    }
-}
+pub use crate::plumbing::throttle::{LOGIN_FAILURES, LoginThrottle};
 
 /// A menu entry.
 struct NavItem {
@@ -337,7 +297,7 @@ pub fn directory_error(e: DirectoryError) -> HttpResponse {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static,
 ) -> Result<T, HttpResponse> {
-    match crate::http::block(f).await {
+    match crate::plumbing::blocking::block(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(directory_error(e)),
         Err(_) => Err(error_page(
@@ -349,7 +309,7 @@ pub async fn blocking<T: Send + 'static>(
 
 /// URL of an embedded asset, with its content hash for cache busting.
 pub fn asset_url(name: &str) -> String {
-    match crate::http::assets::Assets::get(name) {
+    match assets::Assets::get(name) {
         Some(file) => {
             let hash = file.metadata.sha256_hash();
             let short: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use super::tenants::tenant_frame;
 use super::{Admin, blocking, csrf_input, page, redirect};
 use crate::directory::writes::MembersInAnswer;
+use crate::directory::{AuditRecord, EventRecord, TenantRecord};
 use crate::directory::{Directory, DirectoryError};
 use crate::scim::filter::Resolver;
 use crate::scim::query::ListQuery;
 use crate::scim::schema::ResourceKind;
-use crate::store::records::{AuditRecord, EventRecord, TenantRecord};
 
 /// Rows per list page.
 pub const PAGE_SIZE: usize = 25;

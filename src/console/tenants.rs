@@ -14,7 +14,7 @@ use super::{
 };
 use crate::directory::Directory;
 use crate::directory::tenants::TenantSummary;
-use crate::store::records::{CredentialRecord, TenantRecord};
+use crate::directory::{CredentialRecord, TenantRecord};
 
 /// Routes of the tenant screens.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -119,7 +119,9 @@ async fn create(admin: Admin, dir: web::Data<Directory>, form: Form) -> HttpResp
     let idp = form_value(&form, "idp");
     let d = dir.clone();
     let (n, i, actor) = (name.clone(), idp.clone(), admin.actor());
-    match crate::http::block(move || d.create_tenant(&n, None, Some(&i), &actor)).await {
+    match crate::plumbing::blocking::block(move || d.create_tenant(&n, None, Some(&i), &actor))
+        .await
+    {
         Ok(Ok(tenant)) => redirect(&format!("/admin/tenants/{}/scim", tenant.slug)),
         Ok(Err(e)) => {
             // Keep what was typed and show the problem beside the form.
@@ -450,7 +452,7 @@ async fn save_secret(
     let slug = path.into_inner();
     let secret = form_value(&form, "secret");
     let (d, s, actor, value) = (dir.clone(), slug.clone(), admin.actor(), secret.clone());
-    match crate::http::block(move || d.set_basic_secret(&s, &value, &actor)).await {
+    match crate::plumbing::blocking::block(move || d.set_basic_secret(&s, &value, &actor)).await {
         Ok(Ok(())) => {
             let view = ScimView {
                 notice: Some("Secret Key saved. Update it in your identity provider.".into()),

@@ -1,11 +1,13 @@
 //! Console administrators and their sessions.
 
-use sha2::{Digest, Sha256};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use zeroize::Zeroizing;
 
 use super::{Directory, DirectoryError, audit_row};
 use crate::crypto::password::{hash_password, verify_password};
-use crate::crypto::token::{generate_secret, random_id};
+use crate::crypto::token::{ct_eq, generate_secret, hash_token, random_id};
 use crate::store::records::{AdminRecord, SessionRecord};
 
 /// Sessions end after this long without use.
@@ -16,7 +18,7 @@ pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
 pub const MIN_PASSWORD_LEN: usize = 12;
 
 fn session_hash(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
+    hash_token(id)
 }
 
 /// Checks an admin username: 1-64 of a-z, 0-9, `.`, `_`, `-`, `@`.
@@ -203,4 +205,33 @@ impl Directory {
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password(&generate_secret()).unwrap_or_default())
+}
+
+/// How long the first-run setup link works.
+pub const SETUP_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// The one-time first-run setup token (only while no admin exists).
+#[derive(Default)]
+pub struct SetupToken(pub Mutex<Option<(String, Instant)>>);
+
+impl SetupToken {
+    /// Issues a new token.
+    pub fn issue(&self) -> String {
+        let token = generate_secret().to_string();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((token.clone(), Instant::now()));
+        token
+    }
+
+    /// Whether `candidate` is the live token.
+    pub fn valid(&self, candidate: &str) -> bool {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().is_some_and(|(t, at)| {
+            at.elapsed() < SETUP_TTL && ct_eq(t.as_bytes(), candidate.as_bytes())
+        })
+    }
+
+    /// Ends the token (after the first admin is created).
+    pub fn consume(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }

@@ -19,11 +19,56 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::Config;
 use crate::crypto::{CryptoError, Keyring, MasterKey, MasterKeyError, MasterKeyLocation};
-use crate::store::records::AuditRecord;
 use crate::store::{Store, StoreError};
 
+/// The stored records the surfaces read, handed out as the directory's own types.
+pub use crate::store::records::{
+    AuditRecord, CredentialRecord, DekState, EventRecord, SessionRecord, TenantRecord,
+};
 pub use credentials::{AuthFailure, ScimPrincipal};
 pub use keys::{KeyStatus, RotationReport};
+
+/// Compares two secrets (tokens, CSRF values) in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    crate::crypto::token::ct_eq(a.as_bytes(), b.as_bytes())
+}
+
+/// A backup file that opened, migrated and decoded in full.
+pub struct CheckedBackup {
+    /// Records decoded.
+    pub records: u64,
+    /// Tenants in it.
+    pub tenants: usize,
+    /// Fingerprint of the master key its secrets are sealed under.
+    pub master_fingerprint: String,
+}
+
+/// The journal file beside a store file.
+pub fn journal_path(store_file: &Path) -> std::path::PathBuf {
+    crate::store::journal::log_path(store_file)
+}
+
+/// Opens a restored store file on its own (migrating it), decodes every
+/// record and closes it cleanly, leaving no journal behind.
+pub fn check_backup_copy(store_file: &Path) -> Result<CheckedBackup, DirectoryError> {
+    let checked = Store::open(store_file).and_then(|store| {
+        let records = store.verify_records()?;
+        let view = store.read()?;
+        let tenants = view.tenants()?.len();
+        let master_fingerprint = view
+            .meta_get("master_fingerprint")?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|| "?".into());
+        Ok(CheckedBackup {
+            records,
+            tenants,
+            master_fingerprint,
+        })
+    });
+    // The check closed the store cleanly: its journal holds nothing.
+    let _ = std::fs::remove_file(journal_path(store_file));
+    Ok(checked?)
+}
 
 /// A domain error. Messages are safe to show: they never contain secrets.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +99,26 @@ pub enum DirectoryError {
         /// The OS error.
         reason: String,
     },
+}
+
+impl Directory {
+    /// Ready = the store answers a read at the current schema version.
+    pub fn is_ready(&self) -> bool {
+        self.store
+            .read()
+            .and_then(|v| v.schema_version())
+            .is_ok_and(|v| v == crate::store::SCHEMA_VERSION)
+    }
+}
+
+impl DirectoryError {
+    /// The store file another process holds open, when that is the error.
+    pub fn store_in_use(&self) -> Option<&Path> {
+        match self {
+            DirectoryError::Store(StoreError::AlreadyOpen(path)) => Some(path),
+            _ => None,
+        }
+    }
 }
 
 /// Keys in memory: the master key, where it came from, and the usable data keys.

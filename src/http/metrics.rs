@@ -147,7 +147,7 @@ impl Metrics {
             let now = crate::now_unix();
             let active_created = keys
                 .iter()
-                .filter(|k| k.dek.state == crate::store::records::DekState::Active)
+                .filter(|k| k.dek.state == crate::directory::DekState::Active)
                 .map(|k| k.dek.created)
                 .max()
                 .unwrap_or(now);
@@ -215,13 +215,13 @@ pub async fn handler(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if !crate::crypto::token::ct_eq(given.as_bytes(), token.as_bytes()) {
+        if !crate::directory::same_secret(given, token) {
             return HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"roster-metrics\""))
                 .body("metrics need the bearer token from metrics_token_file\n");
         }
     }
-    let body = super::block(move || metrics.render(&dir))
+    let body = crate::plumbing::blocking::block(move || metrics.render(&dir))
         .await
         .unwrap_or_default();
     HttpResponse::Ok()

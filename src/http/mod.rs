@@ -1,10 +1,8 @@
 //! actix wiring: the server, middleware, and the routes of each surface.
 
-pub mod assets;
 pub mod logs;
 pub mod metrics;
 pub mod scim;
-pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,7 +57,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Routes are tried in order and the paths are disjoint: SCIM, the
         // bulk of the traffic, before the asset pattern and the console.
         .configure(scim::configure)
-        .configure(assets::configure)
         .configure(crate::console::configure);
 }
 
@@ -77,12 +74,7 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(dir: web::Data<Directory>) -> HttpResponse {
     // Ready = the store answers a read at the current schema version.
-    let ready = dir
-        .store()
-        .read()
-        .and_then(|v| v.schema_version())
-        .map(|v| v == crate::store::SCHEMA_VERSION)
-        .unwrap_or(false);
+    let ready = dir.is_ready();
     if ready {
         HttpResponse::Ok()
             .content_type("application/json")
@@ -170,36 +162,6 @@ pub fn run(config: Config) -> Result<(), ServeError> {
     result
 }
 
-/// Run on a blocking thread after each piece of work `block` runs there
-/// (see `set_after_blocking`).
-static AFTER_BLOCKING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
-
-/// Sets what runs on a blocking thread after each piece of blocking
-/// work: the binary has its allocator give a scan's freed pages back to the
-/// system at once, so scans on several threads in a row do not stack up.
-pub fn set_after_blocking(hook: fn()) {
-    let _ = AFTER_BLOCKING.set(hook);
-}
-
-/// Runs blocking work on actix's blocking pool, then the
-/// `set_after_blocking` hook: the one way handlers run blocking work.
-pub(crate) async fn block<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, actix_web::error::BlockingError> {
-    web::block(then_release(work)).await
-}
-
-/// `work`, then the `set_after_blocking` hook (see `block`).
-fn then_release<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
-    move || {
-        let result = work();
-        if let Some(hook) = AFTER_BLOCKING.get() {
-            hook();
-        }
-        result
-    }
-}
-
 async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
     let data = web::Data::from(dir.clone());
     let metrics_token = match &config.metrics_token_file {
@@ -213,8 +175,8 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
         None => None,
     };
     let metrics = web::Data::new(metrics::Metrics::new(metrics_token));
-    let throttle = web::Data::new(throttle::AuthThrottle::default());
-    let login_throttle = web::Data::new(crate::console::LoginThrottle::default());
+    let throttle = web::Data::new(crate::plumbing::throttle::ScimAuthThrottle::default());
+    let login_throttle = web::Data::new(crate::plumbing::throttle::LoginThrottle::default());
     let setup = web::Data::new(crate::console::auth::SetupToken::default());
     let setup_for_app = setup.clone();
     let body_limit = config.body_limit;
@@ -280,17 +242,6 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocking_work_runs_the_release_hook_after_it() {
-        static RELEASED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        set_after_blocking(|| {
-            RELEASED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        });
-        let work = then_release(|| RELEASED.load(std::sync::atomic::Ordering::SeqCst));
-        assert_eq!(work(), 0, "the hook runs after the work");
-        assert_eq!(RELEASED.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
 
     #[test]
     fn tenant_from_path() {

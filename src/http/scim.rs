@@ -13,10 +13,10 @@ use actix_web::http::StatusCode;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::throttle::AuthThrottle;
 use crate::directory::resources::{GroupRead, Rendered, ScimContext, none_match_hits};
 use crate::directory::writes::{MembersInAnswer, ScimWrite, WriteOutcome, mentions_password};
-use crate::directory::{AuthFailure, Directory, ScimPrincipal};
+use crate::directory::{AuditRecord, AuthFailure, Directory, ScimPrincipal};
+use crate::plumbing::throttle::ScimAuthThrottle;
 use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::discovery::{self, service_provider_config};
 use crate::scim::error::ScimError;
@@ -24,7 +24,6 @@ use crate::scim::filter::Resolver;
 use crate::scim::query::ListQuery;
 use crate::scim::resource::Projection;
 use crate::scim::schema::ResourceKind;
-use crate::store::records::AuditRecord;
 
 /// The most members a group PATCH answer lists; a larger group's PATCH answers
 /// 204, so that a change of one member never renders a hundred thousand.
@@ -114,7 +113,7 @@ async fn authenticate(
             &ScimError::new(500, "server not ready"),
         ));
     };
-    let throttle = req.app_data::<web::Data<AuthThrottle>>().cloned();
+    let throttle = req.app_data::<web::Data<ScimAuthThrottle>>().cloned();
     let ip = req.peer_addr().map(|a| a.ip());
     let slug = req
         .match_info()
@@ -263,7 +262,7 @@ fn principal(req: &HttpRequest) -> Result<ScimPrincipal, ScimError> {
 
 /// Who is calling: the tenant and the IdP profile in effect.
 struct Caller {
-    tenant: crate::store::records::TenantRecord,
+    tenant: crate::directory::TenantRecord,
     profile: String,
 }
 
@@ -325,7 +324,7 @@ fn note(req: &HttpRequest, notes: Vec<String>) {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
 ) -> Result<T, ScimError> {
-    super::block(f)
+    crate::plumbing::blocking::block(f)
         .await
         .map_err(|_| ScimError::new(500, "internal error; see the server log"))?
 }
