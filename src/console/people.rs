@@ -69,7 +69,7 @@ fn list_resources(
     start: usize,
 ) -> Result<ListData, DirectoryError> {
     let tenant = dir.tenant(slug)?;
-    let ctx = dir.scim_context(&tenant, &tenant.idp);
+    let ctx = dir.console_scim_context(&tenant);
     let filter = search_filter(kind, q, &ctx.resolver(kind));
     let mut query = ListQuery {
         start_index: start.max(1),
@@ -82,7 +82,7 @@ fn list_resources(
     }
     let page = dir
         .scim_list(&ctx, &[kind], &query)
-        .map_err(|e| DirectoryError::Invalid(e.detail))?;
+        .map_err(DirectoryError::from)?;
     Ok(ListData {
         tenant,
         body: page.body,
@@ -281,10 +281,10 @@ async fn user_detail(
     let (s, i) = (slug.clone(), id.clone());
     let loaded = blocking(move || {
         let tenant = dir.tenant(&s)?;
-        let ctx = dir.scim_context(&tenant, &tenant.idp);
+        let ctx = dir.console_scim_context(&tenant);
         let (user, history) = dir
             .console_resource(&ctx, ResourceKind::User, &i)
-            .map_err(|e| DirectoryError::NotFound(e.detail))?;
+            .map_err(DirectoryError::from)?;
         Ok((tenant, user, history))
     })
     .await;
@@ -359,7 +359,7 @@ async fn set_active(
     let (s, i, actor) = (slug.clone(), id.clone(), admin.actor());
     let done = blocking(move || {
         let tenant = dir.tenant(&s)?;
-        let ctx = dir.scim_context(&tenant, &tenant.idp);
+        let ctx = dir.console_scim_context(&tenant);
         let body = json!({
             "schemas": [crate::scim::patch::PATCH_OP],
             "Operations": [{"op": "replace", "path": "active", "value": active}]
@@ -372,7 +372,7 @@ async fn set_active(
             None,
             MembersInAnswer::None,
         )
-        .map_err(|e| DirectoryError::Invalid(e.detail))?;
+        .map_err(DirectoryError::from)?;
         let action = if active {
             "user.reactivated"
         } else {

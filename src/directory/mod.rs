@@ -9,6 +9,7 @@ pub mod admins;
 pub mod cache;
 pub mod credentials;
 pub mod keys;
+pub mod profile;
 pub mod resources;
 pub mod tenants;
 pub mod writes;
@@ -27,6 +28,7 @@ pub use crate::store::records::{
 };
 pub use credentials::{AuthFailure, ScimPrincipal};
 pub use keys::{KeyStatus, RotationReport};
+pub use profile::IdpProfile;
 
 /// Compares two secrets (tokens, CSRF values) in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
@@ -91,6 +93,9 @@ pub enum DirectoryError {
     /// The master key is missing, unreadable or wrong.
     #[error(transparent)]
     MasterKey(#[from] MasterKeyError),
+    /// A fault inside the server (logged; never shown in detail).
+    #[error("{0}")]
+    Internal(String),
     /// The data dir cannot be prepared.
     #[error("data dir {path}: {reason}")]
     DataDir {
@@ -108,6 +113,19 @@ impl Directory {
             .read()
             .and_then(|v| v.schema_version())
             .is_ok_and(|v| v == crate::store::SCHEMA_VERSION)
+    }
+}
+
+/// A SCIM error met outside the SCIM surface keeps its meaning: a missing
+/// resource stays 404, a server fault stays a fault (not "invalid input").
+impl From<crate::scim::error::ScimError> for DirectoryError {
+    fn from(e: crate::scim::error::ScimError) -> Self {
+        match e.status {
+            404 => DirectoryError::NotFound(e.detail),
+            409 | 412 => DirectoryError::Conflict(e.detail),
+            400..=499 => DirectoryError::Invalid(e.detail),
+            _ => DirectoryError::Internal(e.detail),
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub struct ScimContext {
     /// `https://host/scim/v2/{slug}`.
     pub base: String,
     /// The IdP profile in effect (the tenant's, or the one detected under "auto").
-    pub profile: String,
+    pub profile: super::IdpProfile,
 }
 
 /// A resource as returned to a client, with its ETag.
@@ -657,17 +657,23 @@ fn compare_keys(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Order
 
 impl Directory {
     /// The SCIM context of a tenant under an IdP profile (its own, or a detected one).
-    pub fn scim_context(&self, tenant: &TenantRecord, profile: &str) -> ScimContext {
+    pub fn scim_context(&self, tenant: &TenantRecord, profile: super::IdpProfile) -> ScimContext {
         ScimContext {
             registry: self.registry_of(tenant),
             leniency: Leniency {
-                // OneLogin templates and the Entra validator carry arbitrary extension URNs.
-                unknown_extensions: matches!(profile, "onelogin" | "entra"),
+                unknown_extensions: profile.keeps_unknown_extensions(),
             },
             base: self.scim_endpoint(&tenant.slug),
-            profile: profile.to_string(),
+            profile,
             tenant: tenant.clone(),
         }
+    }
+
+    /// The console's view of a tenant's SCIM data: its fixed profile, or generic under "auto".
+    pub fn console_scim_context(&self, tenant: &TenantRecord) -> ScimContext {
+        let profile =
+            super::IdpProfile::of_setting(&tenant.idp).unwrap_or(super::IdpProfile::Generic);
+        self.scim_context(tenant, profile)
     }
 
     /// Reads one resource; members/groups are loaded only if the projection keeps them.
@@ -1417,7 +1423,7 @@ mod tests {
         };
         let dir = Directory::open(&config).unwrap();
         let tenant = dir.create_tenant("Acme", None, None, "test").unwrap();
-        let ctx = dir.scim_context(&tenant, "generic");
+        let ctx = dir.scim_context(&tenant, crate::directory::IdpProfile::Generic);
         let user = |body: Value| {
             let (rendered, _) = dir.scim_create(&ctx, ResourceKind::User, &body).unwrap();
             rendered.body["id"].as_str().unwrap().to_string()

@@ -332,8 +332,8 @@ impl Directory {
         applies_to: &str,
         actor: &str,
     ) -> Result<String, DirectoryError> {
-        let parsed = crate::scim::schema::Schema::from_json(schema)
-            .map_err(|e| DirectoryError::Invalid(e.detail))?;
+        let parsed =
+            crate::scim::schema::Schema::from_json(schema).map_err(DirectoryError::from)?;
         let applies_to = match applies_to.to_ascii_lowercase().as_str() {
             "user" | "users" => "User",
             "group" | "groups" => "Group",

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::directory::resources::{GroupRead, Rendered, ScimContext, none_match_hits};
 use crate::directory::writes::{MembersInAnswer, ScimWrite, WriteOutcome, mentions_password};
-use crate::directory::{AuditRecord, AuthFailure, Directory, ScimPrincipal};
+use crate::directory::{AuditRecord, AuthFailure, Directory, IdpProfile, ScimPrincipal};
 use crate::plumbing::throttle::ScimAuthThrottle;
 use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::discovery::{self, service_provider_config};
@@ -263,43 +263,20 @@ fn principal(req: &HttpRequest) -> Result<ScimPrincipal, ScimError> {
 /// Who is calling: the tenant and the IdP profile in effect.
 struct Caller {
     tenant: crate::directory::TenantRecord,
-    profile: String,
-}
-
-/// Under the "auto" profile, the IdP is guessed from the request's signature.
-fn detect_profile(req: &HttpRequest) -> &'static str {
-    let agent = header_value(req, header::USER_AGENT)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let query = req.query_string().to_ascii_lowercase();
-    if agent.contains("okta") {
-        "okta"
-    } else if query.contains("aadoptscim062020")
-        || agent.contains("azure")
-        || agent.contains("microsoft")
-    {
-        "entra"
-    } else if agent.contains("jumpcloud") {
-        "jumpcloud"
-    } else if agent.contains("onelogin") {
-        "onelogin"
-    } else {
-        "generic"
-    }
+    profile: IdpProfile,
 }
 
 fn caller(req: &HttpRequest) -> Result<Caller, ScimError> {
     let tenant = principal(req)?.tenant;
-    let profile = if tenant.idp == "auto" {
-        let guess = detect_profile(req);
+    let profile = IdpProfile::of_setting(&tenant.idp).unwrap_or_else(|| {
+        let agent = header_value(req, header::USER_AGENT).unwrap_or_default();
+        let guess = IdpProfile::detect(&agent, req.query_string());
         note(
             req,
-            vec![format!("profile auto: client looks like {guess}")],
+            vec![format!("profile auto: client looks like {}", guess.name())],
         );
-        guess.to_string()
-    } else {
-        tenant.idp.clone()
-    };
+        guess
+    });
     Ok(Caller { tenant, profile })
 }
 
@@ -448,7 +425,7 @@ async fn resource_types_handler(
     dir: web::Data<Directory>,
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let body = discovery::list(discovery::resource_types(&ctx.registry, &ctx.base));
     Ok(scim_json(StatusCode::OK, &body))
 }
@@ -459,7 +436,7 @@ async fn resource_type_handler(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let name = &path.1;
     discovery::resource_types(&ctx.registry, &ctx.base)
         .into_iter()
@@ -477,7 +454,7 @@ async fn schemas_handler(
     dir: web::Data<Directory>,
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let schemas = ctx
         .registry
         .all()
@@ -493,7 +470,7 @@ async fn schema_handler(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let id = &path.1;
     ctx.registry
         .schema(id)
@@ -512,7 +489,7 @@ async fn list(
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
     let query = ListQuery::from_params(&query_params(&req))?;
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     // A lookup by a unique index reads a row or two: cheaper than a thread hop.
     let page = if let Some(point) = dir.point_query(&ctx, kind, &query) {
         if let Some(body) = dir.scim_list_point_json(&ctx, kind, &query, &point)? {
@@ -535,7 +512,7 @@ async fn search(
     let body = read_json(&req, payload).await?;
     let query = ListQuery::from_search(&body)?;
     let page = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+        let ctx = dir.scim_context(&caller.tenant, caller.profile);
         dir.scim_list(&ctx, &kinds, &query)
     })
     .await?;
@@ -578,7 +555,7 @@ async fn create(
     let caller = caller(&req)?;
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req))?.projection;
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let (rendered, notes) =
         projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
             dir.create_write(ctx, kind, body)
@@ -596,7 +573,7 @@ async fn get_one(
     let caller = caller(&req)?;
     let id = resource_id(&req);
     let projection = ListQuery::from_params(&query_params(&req))?.projection;
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     // A user is one row plus its few group links: read it here, without a
     // thread hop. A group may have 100 000 members: read it off the worker.
     let rendered = match kind {
@@ -652,7 +629,7 @@ async fn replace(
     let body = read_json(&req, payload).await?;
     let projection = ListQuery::from_params(&query_params(&req))?.projection;
     let if_match = header_value(&req, header::IF_MATCH);
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let (rendered, notes) =
         projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
             dir.replace_write(ctx, kind, &id, body, if_match.as_deref())
@@ -678,8 +655,9 @@ async fn patch(
     let projection = ListQuery::from_params(&params)?.projection;
     let if_match = header_value(&req, header::IF_MATCH);
     // Entra expects 204 from group PATCHes; everyone else gets the whole resource.
-    let entra_no_content =
-        kind == ResourceKind::Group && caller.profile == "entra" && !asked_for_attributes;
+    let entra_no_content = kind == ResourceKind::Group
+        && caller.profile.wants_no_content_from_group_patch()
+        && !asked_for_attributes;
     let members = if entra_no_content {
         MembersInAnswer::None
     } else if !asked_for_attributes {
@@ -693,7 +671,7 @@ async fn patch(
     } else {
         MembersInAnswer::None
     };
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let (rendered, notes) =
         projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
             dir.patch_write(ctx, kind, &id, body, if_match.as_deref(), members)
@@ -717,7 +695,7 @@ async fn bulk(
     let body = read_json(&req, payload).await?;
     let request = crate::scim::bulk::parse(&body)?;
     let (response, notes) = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+        let ctx = dir.scim_context(&caller.tenant, caller.profile);
         Ok(dir.scim_bulk(&ctx, &request))
     })
     .await?;
@@ -733,7 +711,7 @@ async fn delete(
     let caller = caller(&req)?;
     let id = resource_id(&req);
     let if_match = header_value(&req, header::IF_MATCH);
-    let ctx = dir.scim_context(&caller.tenant, &caller.profile);
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
     let write = dir.delete_write(&ctx, kind, &id, if_match.as_deref());
     dir.store().write_queued(write).await?;
     Ok(HttpResponse::NoContent().finish())
