@@ -43,6 +43,9 @@ pub enum Commands {
     /// Generate and list SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// API clients of applications: create, list, rotate the secret, revoke.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Register, list and remove custom SCIM schema extensions of a tenant.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -188,6 +191,50 @@ pub enum TokenCommand {
         /// Tenant slug.
         #[arg(long)]
         tenant: String,
+    },
+}
+
+/// `roster app ...`
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an API client; prints its client id and secret (shown once).
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// A name for the application.
+        #[arg(long)]
+        name: String,
+        /// Scopes it may ask for, comma-separated.
+        #[arg(long, default_value = "directory:read,events:read")]
+        scopes: String,
+    },
+    /// List a tenant's API clients (never their secrets).
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Give a client a new secret; the old one stops now or after the grace period.
+    Rotate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The client id (rc_...).
+        #[arg(long)]
+        client_id: String,
+        /// Minutes the old secret keeps working (default 0: it stops now).
+        #[arg(long, value_name = "M", default_value_t = 0.0)]
+        grace_minutes: f64,
+    },
+    /// Remove a client; its access tokens stop at once.
+    Revoke {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The client id (rc_...).
+        #[arg(long)]
+        client_id: String,
     },
 }
 

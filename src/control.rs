@@ -109,6 +109,36 @@ pub enum Command {
         /// Slug.
         tenant: String,
     },
+    /// Register an API client.
+    AppCreate {
+        /// Slug.
+        tenant: String,
+        /// Application name.
+        name: String,
+        /// Scopes, comma- or space-separated.
+        scopes: String,
+    },
+    /// List API clients.
+    AppList {
+        /// Slug.
+        tenant: String,
+    },
+    /// New secret for an API client.
+    AppRotate {
+        /// Slug.
+        tenant: String,
+        /// Client id.
+        client_id: String,
+        /// Minutes the old secret keeps working.
+        grace_minutes: f64,
+    },
+    /// Remove an API client.
+    AppRevoke {
+        /// Slug.
+        tenant: String,
+        /// Client id.
+        client_id: String,
+    },
     /// Create a console admin.
     AdminCreate {
         /// Login name.
@@ -364,6 +394,68 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                     crate::format_time(c.created)
                 );
             }
+        }
+        Command::AppCreate {
+            tenant,
+            name,
+            scopes,
+        } => {
+            let new = dir.create_app(&tenant, &name, &scopes, ACTOR)?;
+            return Ok(Reply {
+                code: 0,
+                stdout: format!(
+                    "client_id: {}\nclient_secret: {}\n",
+                    new.client_id,
+                    new.client_secret.as_str()
+                ),
+                stderr: "roster: store the client secret now: it will not be shown again\n".into(),
+            });
+        }
+        Command::AppList { tenant } => {
+            let _ = writeln!(
+                out,
+                "{:<40} {:<24} {:<30} {:<12} CREATED",
+                "CLIENT ID", "NAME", "SCOPES", "SECRET"
+            );
+            for c in dir.apps(&tenant)? {
+                let _ = writeln!(
+                    out,
+                    "{:<40} {:<24} {:<30} {:<12} {}",
+                    c.client_id.unwrap_or_default(),
+                    c.name.unwrap_or_default(),
+                    c.scopes.join(","),
+                    c.hint.unwrap_or_default(),
+                    crate::format_time(c.created)
+                );
+            }
+        }
+        Command::AppRotate {
+            tenant,
+            client_id,
+            grace_minutes,
+        } => {
+            let new = dir.rotate_app(&tenant, &client_id, grace_minutes, ACTOR)?;
+            let note = if grace_minutes > 0.0 {
+                format!("roster: the previous secret keeps working for {grace_minutes} minute(s)\n")
+            } else {
+                "roster: the previous secret no longer works\n".to_string()
+            };
+            return Ok(Reply {
+                code: 0,
+                stdout: format!(
+                    "client_id: {}\nclient_secret: {}\n",
+                    new.client_id,
+                    new.client_secret.as_str()
+                ),
+                stderr: note,
+            });
+        }
+        Command::AppRevoke { tenant, client_id } => {
+            dir.revoke_app(&tenant, &client_id, ACTOR)?;
+            let _ = writeln!(
+                out,
+                "revoked API client {client_id}; its access tokens no longer work"
+            );
         }
         Command::AdminCreate { username, password } => {
             dir.create_admin(&username, &password, ACTOR)?;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use roster::cli::{
-    AdminCommand, Cli, Commands, KeysCommand, SchemaCommand, ScimCommand, TenantCommand,
-    TokenCommand,
+    AdminCommand, AppCommand, Cli, Commands, KeysCommand, SchemaCommand, ScimCommand,
+    TenantCommand, TokenCommand,
 };
 use roster::config::{Config, Overrides};
 use roster::control::{self, Command};
@@ -164,6 +164,28 @@ fn main() -> ExitCode {
                 grace_minutes,
             },
             TokenCommand::List { tenant } => Command::TokenList { tenant },
+        },
+        Commands::App(a) => match a {
+            AppCommand::Create {
+                tenant,
+                name,
+                scopes,
+            } => Command::AppCreate {
+                tenant,
+                name,
+                scopes,
+            },
+            AppCommand::List { tenant } => Command::AppList { tenant },
+            AppCommand::Rotate {
+                tenant,
+                client_id,
+                grace_minutes,
+            } => Command::AppRotate {
+                tenant,
+                client_id,
+                grace_minutes,
+            },
+            AppCommand::Revoke { tenant, client_id } => Command::AppRevoke { tenant, client_id },
         },
         Commands::Schema(sc) => match sc {
             SchemaCommand::Add {

@@ -49,6 +49,9 @@ pub(crate) fn create_basic_in(
         expires_at: None,
         client_id: Some(client_id_for(&tenant.slug)),
         sealed_secret: Vec::new(),
+        name: None,
+        scopes: Vec::new(),
+        previous_hash: Vec::new(),
     };
     let secret = generate_secret();
     cred.sealed_secret = ring.seal(&secret_context(&cred), secret.as_bytes())?;
@@ -155,6 +158,9 @@ impl Directory {
                 expires_at: None,
                 client_id: None,
                 sealed_secret: Vec::new(),
+                name: None,
+                scopes: Vec::new(),
+                previous_hash: Vec::new(),
             };
             tx.put_credential(&credential)?;
             let action = if superseded == 0 {

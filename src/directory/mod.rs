@@ -6,6 +6,7 @@
 //! write lock across its transaction) can never deadlock with a writer that seals.
 
 pub mod admins;
+pub mod apps;
 pub mod cache;
 pub mod credentials;
 pub mod keys;
@@ -157,6 +158,7 @@ pub struct Directory {
     audit_buffer: std::sync::Mutex<Vec<AuditRecord>>,
     tenant_cache: cache::TenantCache,
     page_anchors: resources::AnchorCache,
+    access_tokens: apps::AccessTokens,
 }
 
 impl Directory {
@@ -174,6 +176,7 @@ impl Directory {
             audit_buffer: std::sync::Mutex::new(Vec::new()),
             tenant_cache: cache::TenantCache::default(),
             page_anchors: Default::default(),
+            access_tokens: Default::default(),
         })
     }
 

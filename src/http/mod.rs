@@ -1,5 +1,6 @@
 //! actix wiring: the server, middleware, and the routes of each surface.
 
+pub mod api;
 pub mod logs;
 pub mod metrics;
 pub mod scim;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Routes are tried in order and the paths are disjoint: SCIM, the
         // bulk of the traffic, before the asset pattern and the console.
         .configure(scim::configure)
+        .configure(api::configure)
         .configure(crate::console::configure);
 }
 

@@ -1801,6 +1801,9 @@ mod tests {
             expires_at: None,
             client_id: None,
             sealed_secret: vec![],
+            name: None,
+            scopes: vec![],
+            previous_hash: vec![],
         };
         store
             .write(|tx| {

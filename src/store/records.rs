@@ -46,6 +46,8 @@ pub enum CredentialKind {
     Bearer,
     /// HTTP basic client id and a sealed secret.
     Basic,
+    /// An application's API client: client id, SHA-256 of its secret, scopes.
+    App,
 }
 
 /// A SCIM credential of a tenant.
@@ -76,6 +78,16 @@ pub struct CredentialRecord {
     /// Basic: the secret, sealed under a data key.
     #[serde(default, with = "b64", skip_serializing_if = "Vec::is_empty")]
     pub sealed_secret: Vec<u8>,
+    /// App: the name the admin gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// App: the scopes it may ask for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// App: SHA-256 of the secret it had before a rotation with a grace
+    /// period; it works until `expires_at`.
+    #[serde(default, with = "b64", skip_serializing_if = "Vec::is_empty")]
+    pub previous_hash: Vec<u8>,
 }
 
 /// Life-cycle state of a data key.

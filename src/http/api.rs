@@ -1,0 +1,393 @@
+//! The application surface: `POST /oauth/token` (RFC 6749 §4.4 client
+//! credentials) and the read-only directory API under `/api/v1/`, for the
+//! token's tenant only. One JSON error shape: `{"error": {"code", "message"}}`.
+// Handlers answer early with a ready response, as the console's do.
+#![allow(clippy::result_large_err)]
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::directory::apps::{AppPrincipal, TokenRefusal};
+use crate::directory::{Directory, DirectoryError, IdpProfile};
+use crate::plumbing::throttle::ScimAuthThrottle;
+use crate::scim::error::ScimError;
+use crate::scim::query::ListQuery;
+use crate::scim::resource::Projection;
+use crate::scim::schema::ResourceKind;
+
+/// Default and largest page of the list endpoints.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Routes `/oauth/token` and `/api/v1/...`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/oauth/token")
+            .route(web::post().to(token))
+            .default_service(web::to(|| async {
+                api_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "use POST",
+                )
+            })),
+    )
+    .service(
+        web::scope("/api/v1")
+            .route("/users", web::get().to(list_users))
+            .route("/users/{id}", web::get().to(get_user))
+            .route("/groups", web::get().to(list_groups))
+            .route("/groups/{id}", web::get().to(get_group))
+            .default_service(web::to(|| async {
+                api_error(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+            })),
+    );
+}
+
+fn api_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({"error": {"code": code, "message": message}}))
+}
+
+/// An RFC 6749 §5.2 error answer.
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if status == StatusCode::UNAUTHORIZED {
+        builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"roster\""));
+    }
+    builder.json(json!({"error": code, "error_description": description}))
+}
+
+/// `POST /oauth/token`: `client_secret_basic` or `client_secret_post`.
+async fn token(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    throttle: web::Data<ScimAuthThrottle>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Some(ip) = ip
+        && let Err(wait) = throttle.check(ip)
+    {
+        return HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, wait.to_string()))
+            .json(json!({"error": "slow_down", "error_description": "too many failed client authentications; retry later"}));
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match field("grant_type") {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only grant_type=client_credentials is supported",
+            );
+        }
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is required (application/x-www-form-urlencoded body)",
+            );
+        }
+    }
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|v| STANDARD.decode(v.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    // RFC 6749 §2.3.1: basic credentials are form-encoded before base64.
+    let from_basic = basic.as_deref().and_then(|text| {
+        let (id, secret) = text.split_once(':')?;
+        let decode = |s: &str| {
+            form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        Some((decode(id)?, decode(secret)?))
+    });
+    let credentials = match (from_basic, field("client_id"), field("client_secret")) {
+        (Some(pair), None, None) => pair,
+        (None, Some(id), Some(secret)) => (id.to_string(), secret.to_string()),
+        (Some(_), _, _) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "use one client authentication method, not two",
+            );
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication is required (HTTP Basic or client_id and client_secret)",
+            );
+        }
+    };
+    let scope = field("scope").map(str::to_string);
+    let (client_id, secret) = credentials;
+    let outcome = crate::plumbing::blocking::block(move || {
+        dir.issue_access_token(&client_id, &secret, scope.as_deref())
+    })
+    .await;
+    match outcome {
+        Ok(Ok(issued)) => {
+            if let Some(ip) = ip {
+                throttle.success(ip);
+            }
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::PRAGMA, "no-cache"))
+                .json(json!({
+                    "access_token": issued.access_token.as_str(),
+                    "token_type": "Bearer",
+                    "expires_in": issued.expires_in,
+                    "scope": issued.scope,
+                }))
+        }
+        Ok(Err(TokenRefusal::InvalidClient)) => {
+            if let Some(ip) = ip {
+                throttle.failure(ip);
+            }
+            oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "unknown client, wrong secret or revoked client",
+            )
+        }
+        Ok(Err(TokenRefusal::InvalidScope(scope))) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &format!("the client does not hold scope {scope:?}"),
+        ),
+        Ok(Err(TokenRefusal::Internal(e))) => {
+            tracing::error!(error = %e, "token endpoint");
+            oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error",
+            )
+        }
+        Err(_) => oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error",
+        ),
+    }
+}
+
+/// The application behind a request's access token, holding `scope`.
+fn app(req: &HttpRequest, dir: &Directory, scope: &str) -> Result<AppPrincipal, HttpResponse> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let refuse = |error: &str, message: &str| {
+        HttpResponse::Unauthorized()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Bearer realm=\"roster\", error=\"{error}\""),
+            ))
+            .json(json!({"error": {"code": "unauthorized", "message": message}}))
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(refuse(
+            "invalid_request",
+            "send an access token from POST /oauth/token as Authorization: Bearer",
+        ));
+    };
+    match dir.authenticate_app(token) {
+        Ok(Some(principal)) if principal.scopes.iter().any(|s| s == scope) => Ok(principal),
+        Ok(Some(_)) => Err(HttpResponse::Forbidden()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Bearer realm=\"roster\", error=\"insufficient_scope\", scope=\"{scope}\""),
+            ))
+            .json(json!({"error": {"code": "insufficient_scope", "message": format!("this endpoint needs scope {scope}")}}))),
+        Ok(None) => Err(refuse(
+            "invalid_token",
+            "the access token is unknown, expired or its client was revoked",
+        )),
+        Err(e) => Err(directory_error(e)),
+    }
+}
+
+fn directory_error(e: DirectoryError) -> HttpResponse {
+    match e {
+        DirectoryError::NotFound(m) => api_error(StatusCode::NOT_FOUND, "not_found", &m),
+        DirectoryError::Invalid(m) => api_error(StatusCode::BAD_REQUEST, "invalid_request", &m),
+        DirectoryError::Conflict(m) => api_error(StatusCode::CONFLICT, "conflict", &m),
+        other => {
+            tracing::error!(error = %other, "api error");
+            api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log",
+            )
+        }
+    }
+}
+
+fn scim_error(e: ScimError) -> HttpResponse {
+    directory_error(DirectoryError::from(e))
+}
+
+/// `?cursor=&limit=&filter=&active=` as a SCIM cursor query.
+fn list_query(req: &HttpRequest, kind: ResourceKind) -> Result<ListQuery, HttpResponse> {
+    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let bad = |m: String| api_error(StatusCode::BAD_REQUEST, "invalid_request", &m);
+    let limit = match get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(bad(format!("limit must be 1-{MAX_LIMIT}"))),
+        },
+    };
+    let mut filter = get("filter").filter(|f| !f.trim().is_empty());
+    if let Some(active) = get("active") {
+        if kind != ResourceKind::User {
+            return Err(bad("active applies to users only".into()));
+        }
+        let value = match active.as_str() {
+            "true" => "true",
+            "false" => "false",
+            _ => return Err(bad("active must be true or false".into())),
+        };
+        filter = Some(match filter {
+            Some(f) => format!("({f}) and active eq {value}"),
+            None => format!("active eq {value}"),
+        });
+    }
+    let mut scim_params = vec![
+        ("count".to_string(), limit.to_string()),
+        ("cursor".to_string(), get("cursor").unwrap_or_default()),
+    ];
+    if let Some(f) = filter {
+        scim_params.push(("filter".into(), f));
+    }
+    if kind == ResourceKind::Group {
+        scim_params.push(("excludedAttributes".into(), "members".into()));
+    }
+    ListQuery::from_params(&scim_params).map_err(scim_error)
+}
+
+async fn list(req: HttpRequest, dir: web::Data<Directory>, kind: ResourceKind) -> HttpResponse {
+    let principal = match app(&req, &dir, "directory:read") {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let query = match list_query(&req, kind) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let page = crate::plumbing::blocking::block(move || {
+        let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
+        dir.scim_list(&ctx, &[kind], &query)
+    })
+    .await;
+    match page {
+        Ok(Ok(page)) => {
+            let data = page.body.get("Resources").cloned().unwrap_or(json!([]));
+            let next = page.body.get("nextCursor").cloned().unwrap_or(Value::Null);
+            HttpResponse::Ok().json(json!({"data": data, "next": next}))
+        }
+        Ok(Err(e)) => scim_error(e),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
+    }
+}
+
+async fn list_users(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
+    list(req, dir, ResourceKind::User).await
+}
+
+async fn list_groups(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
+    list(req, dir, ResourceKind::Group).await
+}
+
+async fn get_one(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    id: String,
+    kind: ResourceKind,
+) -> HttpResponse {
+    let principal = match app(&req, &dir, "directory:read") {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let projection = if kind == ResourceKind::Group {
+        match Projection::parse(None, Some("members")) {
+            Ok(p) => p,
+            Err(e) => return scim_error(e),
+        }
+    } else {
+        Projection::default()
+    };
+    let read = crate::plumbing::blocking::block(move || {
+        let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
+        dir.scim_get(&ctx, kind, &id, &projection)
+    })
+    .await;
+    match read {
+        Ok(Ok(rendered)) => HttpResponse::Ok()
+            .insert_header((header::ETAG, rendered.etag))
+            .json(rendered.body),
+        Ok(Err(e)) => scim_error(e),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
+    }
+}
+
+async fn get_user(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    get_one(req, dir, path.into_inner(), ResourceKind::User).await
+}
+
+async fn get_group(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    get_one(req, dir, path.into_inner(), ResourceKind::Group).await
+}

@@ -1,0 +1,365 @@
+//! Applications read the directory: API clients from the CLI, tokens from
+//! `POST /oauth/token` (RFC 6749 §4.4), and `/api/v1/` scoped to one tenant.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+struct Client {
+    id: String,
+    secret: String,
+}
+
+fn create_app(data: &std::path::Path, slug: &str, scopes: &str) -> Client {
+    let out = roster(
+        data,
+        &[
+            "app",
+            "create",
+            "--tenant",
+            slug,
+            "--name",
+            "HR portal",
+            "--scopes",
+            scopes,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    Client {
+        id: lines[0].strip_prefix("client_id: ").unwrap().to_string(),
+        secret: lines[1]
+            .strip_prefix("client_secret: ")
+            .unwrap()
+            .to_string(),
+    }
+}
+
+fn token_request(server: &Server, headers: &[(&str, &str)], body: &str) -> Resp {
+    request(
+        "POST",
+        &format!("{}/oauth/token", server.base),
+        headers,
+        Some(body),
+    )
+}
+
+fn token_basic(server: &Server, c: &Client) -> Resp {
+    let auth = basic(&c.id, &c.secret);
+    token_request(
+        server,
+        &[FORM, ("Authorization", &auth)],
+        "grant_type=client_credentials",
+    )
+}
+
+fn access_token(server: &Server, c: &Client) -> String {
+    let resp = token_basic(server, c);
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    resp.json()["access_token"].as_str().unwrap().to_string()
+}
+
+fn api(server: &Server, token: &str, path: &str) -> Resp {
+    get(
+        &format!("{}/api/v1{path}", server.base),
+        Some(&bearer(token)),
+    )
+}
+
+fn assert_api_error(resp: &Resp, status: u16, code: &str) {
+    assert_eq!(resp.status, status, "{}", resp.body);
+    assert_eq!(resp.json()["error"]["code"], code, "{}", resp.body);
+    assert!(resp.json()["error"]["message"].is_string());
+}
+
+#[test]
+fn an_application_gets_a_token_and_reads_its_tenant() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Acme");
+    let ids: Vec<String> = ["ann", "bob", "cid"]
+        .iter()
+        .map(|n| {
+            scim.create("/Users", &json!({"userName": format!("{n}@acme.test")}))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let off = scim.send(
+        "PATCH",
+        &format!("/Users/{}", ids[1]),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+    );
+    assert_eq!(off.status, 200);
+    let group = scim.create(
+        "/Groups",
+        &json!({"displayName": "Staff", "members": [{"value": ids[0]}]}),
+    );
+    let gid = group["id"].as_str().unwrap().to_string();
+
+    let app = create_app(&data, "acme", "directory:read");
+    assert!(app.id.starts_with("rc_") && app.secret.starts_with("rcs_"));
+
+    // client_secret_basic.
+    let issued = token_basic(&server, &app);
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    assert_eq!(issued.header("cache-control"), Some("no-store"));
+    let body = issued.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["scope"], "directory:read");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    // client_secret_post.
+    let posted = token_request(
+        &server,
+        &[FORM],
+        &format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=directory%3Aread",
+            app.id, app.secret
+        ),
+    );
+    assert_eq!(posted.status, 200, "{}", posted.body);
+
+    // Refused token requests, each with its RFC 6749 §5.2 code.
+    let wrong = token_basic(
+        &server,
+        &Client {
+            id: app.id.clone(),
+            secret: "rcs_wrong".into(),
+        },
+    );
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(wrong.json()["error"], "invalid_client");
+    assert!(wrong.header("www-authenticate").is_some());
+    let unknown = token_basic(
+        &server,
+        &Client {
+            id: "rc_999_nobody".into(),
+            secret: app.secret.clone(),
+        },
+    );
+    assert_eq!(unknown.json()["error"], "invalid_client");
+    let grant = token_request(
+        &server,
+        &[FORM],
+        "grant_type=password&username=a&password=b",
+    );
+    assert_eq!(grant.status, 400);
+    assert_eq!(grant.json()["error"], "unsupported_grant_type");
+    let auth = basic(&app.id, &app.secret);
+    let scope = token_request(
+        &server,
+        &[FORM, ("Authorization", &auth)],
+        "grant_type=client_credentials&scope=events%3Aread",
+    );
+    assert_eq!(scope.status, 400, "{}", scope.body);
+    assert_eq!(scope.json()["error"], "invalid_scope");
+    let nothing = token_request(&server, &[FORM], "grant_type=client_credentials");
+    assert_eq!(nothing.status, 401);
+    assert_eq!(nothing.json()["error"], "invalid_client");
+
+    // Users: paged with an opaque cursor, deactivated ones visible.
+    let first = api(&server, &token, "/users?limit=2");
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first = first.json();
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_str().expect("a next cursor").to_string();
+    let second = api(
+        &server,
+        &token,
+        &format!("/users?limit=2&cursor={}", enc(&next)),
+    )
+    .json();
+    assert_eq!(second["data"].as_array().unwrap().len(), 1, "{second}");
+    assert!(second["next"].is_null(), "{second}");
+    let mut seen: Vec<String> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["data"].as_array().unwrap())
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let inactive = api(&server, &token, "/users?active=false").json();
+    assert_eq!(inactive["data"].as_array().unwrap().len(), 1);
+    assert_eq!(inactive["data"][0]["userName"], "bob@acme.test");
+    assert_eq!(inactive["data"][0]["active"], false);
+    let filtered = api(
+        &server,
+        &token,
+        &format!("/users?filter={}", enc(r#"userName sw "c""#)),
+    )
+    .json();
+    assert_eq!(filtered["data"][0]["userName"], "cid@acme.test");
+    assert_api_error(
+        &api(&server, &token, "/users?limit=0"),
+        400,
+        "invalid_request",
+    );
+    assert_api_error(
+        &api(
+            &server,
+            &token,
+            &format!("/users?filter={}", enc("userName eq")),
+        ),
+        400,
+        "invalid_request",
+    );
+
+    let ann = api(&server, &token, &format!("/users/{}", ids[0]));
+    assert_eq!(ann.status, 200, "{}", ann.body);
+    assert_eq!(ann.json()["userName"], "ann@acme.test");
+    assert_eq!(ann.json()["groups"][0]["value"], gid.as_str());
+    let groups = api(&server, &token, "/groups").json();
+    assert_eq!(groups["data"][0]["displayName"], "Staff");
+    let staff = api(&server, &token, &format!("/groups/{gid}"));
+    assert_eq!(staff.status, 200);
+    assert_eq!(staff.json()["displayName"], "Staff");
+    // Deleted users are gone.
+    assert_eq!(scim.delete(&format!("/Users/{}", ids[2])).status, 204);
+    assert_api_error(
+        &api(&server, &token, &format!("/users/{}", ids[2])),
+        404,
+        "not_found",
+    );
+    assert_api_error(&api(&server, &token, "/nothing"), 404, "not_found");
+
+    // Another tenant's client sees nothing of this one.
+    let other = Scim::setup(&server, "Other");
+    other.create("/Users", &json!({"userName": "zed@other.test"}));
+    let other_app = create_app(&data, "other", "directory:read,events:read");
+    let other_token = access_token(&server, &other_app);
+    assert_api_error(
+        &api(&server, &other_token, &format!("/users/{}", ids[0])),
+        404,
+        "not_found",
+    );
+    let theirs = api(&server, &other_token, "/users").json();
+    assert_eq!(theirs["data"].as_array().unwrap().len(), 1);
+    assert_eq!(theirs["data"][0]["userName"], "zed@other.test");
+
+    // No token, a made-up token, a SCIM token: 401 with a Bearer challenge.
+    for auth in [None, Some(bearer("rat_made_up")), Some(scim.auth.clone())] {
+        let resp = get(&format!("{}/api/v1/users", server.base), auth.as_deref());
+        assert_api_error(&resp, 401, "unauthorized");
+        assert!(
+            resp.header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Bearer")),
+            "{:?}",
+            resp.header("www-authenticate")
+        );
+    }
+
+    // Rotation: the old secret stops at once; revocation ends live tokens.
+    let rotated = roster(
+        &data,
+        &["app", "rotate", "--tenant", "acme", "--client-id", &app.id],
+    );
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    let new_secret = rotated
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_string();
+    assert_eq!(token_basic(&server, &app).status, 401);
+    let renewed = Client {
+        id: app.id.clone(),
+        secret: new_secret,
+    };
+    let token = access_token(&server, &renewed);
+    let listed = roster(&data, &["app", "list", "--tenant", "acme"]);
+    assert!(listed.stdout.contains(&app.id), "{}", listed.stdout);
+    assert!(!listed.stdout.contains(&renewed.secret));
+    let revoked = roster(
+        &data,
+        &["app", "revoke", "--tenant", "acme", "--client-id", &app.id],
+    );
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    assert_api_error(&api(&server, &token, "/users"), 401, "unauthorized");
+    assert_eq!(
+        token_basic(&server, &renewed).json()["error"],
+        "invalid_client"
+    );
+
+    // Every client event is audited; no secret or token anywhere in logs.
+    let audit = ok(&data, &["audit", "--tenant", "acme", "--limit", "100"]);
+    for action in [
+        "app.created",
+        "app.rotated",
+        "app.revoked",
+        "app.auth_failed",
+    ] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+    let log = server.log_text();
+    for secret in [&app.secret, &renewed.secret, &token] {
+        assert!(!audit.contains(secret.as_str()) && !log.contains(secret.as_str()));
+    }
+}
+
+#[test]
+fn rotation_with_grace_keeps_the_old_secret_working_and_cli_errors_are_clear() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    Scim::setup(&server, "Grace");
+    let app = create_app(&data, "grace", "directory:read");
+    let rotated = roster(
+        &data,
+        &[
+            "app",
+            "rotate",
+            "--tenant",
+            "grace",
+            "--client-id",
+            &app.id,
+            "--grace-minutes",
+            "5",
+        ],
+    );
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    assert!(rotated.stderr.contains("keeps working for 5 minute"));
+    assert_eq!(
+        token_basic(&server, &app).status,
+        200,
+        "old secret in grace"
+    );
+
+    for (args, says) in [
+        (
+            vec![
+                "app", "create", "--tenant", "grace", "--name", "x", "--scopes", "admin",
+            ],
+            "unknown scope",
+        ),
+        (
+            vec!["app", "create", "--tenant", "nope", "--name", "x"],
+            "no tenant",
+        ),
+        (
+            vec![
+                "app",
+                "revoke",
+                "--tenant",
+                "grace",
+                "--client-id",
+                "rc_1_x",
+            ],
+            "no API client",
+        ),
+    ] {
+        let out = roster(&data, &args);
+        assert_ne!(out.code, 0, "{args:?}: {}", out.stdout);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+    }
+}
