@@ -84,7 +84,11 @@ fn an_application_gets_a_token_and_reads_its_tenant() {
     let ids: Vec<String> = ["ann", "bob", "cid"]
         .iter()
         .map(|n| {
-            scim.create("/Users", &json!({"userName": format!("{n}@acme.test")}))["id"]
+            scim.create(
+                "/Users",
+                &json!({"userName": format!("{n}@acme.test"),
+                        "emails": [{"value": format!("{n}@mail.test"), "primary": true}]}),
+            )["id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -219,6 +223,26 @@ fn an_application_gets_a_token_and_reads_its_tenant() {
     assert_eq!(ann.status, 200, "{}", ann.body);
     assert_eq!(ann.json()["userName"], "ann@acme.test");
     assert_eq!(ann.json()["groups"][0]["value"], gid.as_str());
+    let mine = api(&server, &token, &format!("/users/{}/groups", ids[0])).json();
+    assert_eq!(mine["data"][0]["value"], gid.as_str(), "{mine}");
+    let by_name = api(&server, &token, "/users/by-username/ANN@acme.test");
+    assert_eq!(by_name.status, 200, "{}", by_name.body);
+    assert_eq!(by_name.json()["id"], ids[0].as_str());
+    assert_api_error(
+        &api(&server, &token, "/users/by-username/nobody"),
+        404,
+        "not_found",
+    );
+    let by_email = api(
+        &server,
+        &token,
+        &format!("/users?email={}", enc("bob@acme.test")),
+    )
+    .json();
+    assert!(
+        by_email["data"].as_array().unwrap().is_empty(),
+        "no emails were given"
+    );
     let groups = api(&server, &token, "/groups").json();
     assert_eq!(groups["data"][0]["displayName"], "Staff");
     let staff = api(&server, &token, &format!("/groups/{gid}"));
@@ -362,4 +386,157 @@ fn rotation_with_grace_keeps_the_old_secret_working_and_cli_errors_are_clear() {
         assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
         assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     }
+}
+
+fn follow(
+    server: &Server,
+    token: &str,
+    after: &str,
+    limit: usize,
+) -> (Vec<serde_json::Value>, String) {
+    let resp = api(
+        server,
+        token,
+        &format!("/events?after={after}&limit={limit}"),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let body = resp.json();
+    (
+        body["data"].as_array().unwrap().clone(),
+        body["next"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The change feed, followed while an IdP provisions and across a restart:
+/// every change once, in commit order, with the event names apps expect.
+#[test]
+fn the_change_feed_misses_nothing_across_a_restart() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Feed");
+    let app = create_app(&data, "feed", "directory:read,events:read");
+    let reader = create_app(&data, "feed", "directory:read");
+    let token = access_token(&server, &app);
+    let no_scope = access_token(&server, &reader);
+    assert_api_error(
+        &api(&server, &no_scope, "/events"),
+        403,
+        "insufficient_scope",
+    );
+    assert_api_error(
+        &api(&server, &token, "/events?after=bogus"),
+        400,
+        "invalid_request",
+    );
+
+    let provision = |scim: Scim, from: usize, to: usize| {
+        std::thread::spawn(move || {
+            for i in from..to {
+                let user = scim.create("/Users", &json!({"userName": format!("u{i}@feed.test")}));
+                if i % 5 == 0 {
+                    let id = user["id"].as_str().unwrap();
+                    let off = scim.send(
+                        "PATCH",
+                        &format!("/Users/{id}"),
+                        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+                    );
+                    assert_eq!(off.status, 200);
+                }
+            }
+        })
+    };
+    let writer = provision(
+        Scim {
+            base: scim.base.clone(),
+            auth: scim.auth.clone(),
+        },
+        0,
+        40,
+    );
+    let mut events = Vec::new();
+    let mut cursor = String::new();
+    while !writer.is_finished() || events.len() < 48 {
+        let (batch, next) = follow(&server, &token, &cursor, 7);
+        events.extend(batch);
+        cursor = next;
+        if events.len() >= 48 {
+            break;
+        }
+    }
+    writer.join().unwrap();
+    let server = server.restart();
+    let scim = Scim {
+        base: format!("{}/scim/v2/feed", server.base),
+        auth: scim.auth.clone(),
+    };
+    // A restart ends access tokens: the app asks for a new one.
+    assert_api_error(&api(&server, &token, "/events"), 401, "unauthorized");
+    let token = access_token(&server, &app);
+    let writer = provision(
+        Scim {
+            base: scim.base.clone(),
+            auth: scim.auth.clone(),
+        },
+        40,
+        60,
+    );
+    writer.join().unwrap();
+    loop {
+        let (batch, next) = follow(&server, &token, &cursor, 9);
+        if batch.is_empty() {
+            assert_eq!(next, cursor, "an empty page keeps the cursor");
+            break;
+        }
+        events.extend(batch);
+        cursor = next;
+    }
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| {
+            e["id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("ev_")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "no gap, no duplicate, commit order");
+    let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(count("user.created"), 60);
+    assert_eq!(count("user.deactivated"), 12);
+    assert_eq!(events.len(), 72);
+
+    // A long poll answers as soon as a change lands.
+    let waiting = {
+        let (base, token, cursor) = (server.base.clone(), token.clone(), cursor.clone());
+        std::thread::spawn(move || {
+            get(
+                &format!("{base}/api/v1/events?after={cursor}&wait=20"),
+                Some(&bearer(&token)),
+            )
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let group = scim.create(
+        "/Groups",
+        &json!({"displayName": "Late", "members": [{"value": events[0]["resource"]["id"]}]}),
+    );
+    let got = waiting.join().unwrap();
+    assert_eq!(got.status, 200, "{}", got.body);
+    let types: Vec<String> = got.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types[0], "group.created", "{types:?}");
+    assert_eq!(got.json()["data"][0]["resource"]["id"], group["id"]);
+    let (rest, _) = follow(&server, &token, &cursor, 10);
+    assert!(
+        rest.iter().any(|e| e["type"] == "group.member_added"),
+        "{rest:?}"
+    );
 }

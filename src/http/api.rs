@@ -38,7 +38,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api/v1")
             .route("/users", web::get().to(list_users))
+            .route(
+                "/users/by-username/{user_name}",
+                web::get().to(user_by_name),
+            )
             .route("/users/{id}", web::get().to(get_user))
+            .route("/users/{id}/groups", web::get().to(user_groups))
+            .route("/events", web::get().to(events))
             .route("/groups", web::get().to(list_groups))
             .route("/groups/{id}", web::get().to(get_group))
             .default_service(web::to(|| async {
@@ -276,6 +282,16 @@ fn list_query(req: &HttpRequest, kind: ResourceKind) -> Result<ListQuery, HttpRe
         },
     };
     let mut filter = get("filter").filter(|f| !f.trim().is_empty());
+    if let Some(email) = get("email") {
+        if kind != ResourceKind::User {
+            return Err(bad("email applies to users only".into()));
+        }
+        let clause = format!("emails.value eq {}", json!(email));
+        filter = Some(match filter {
+            Some(f) => format!("({f}) and {clause}"),
+            None => clause,
+        });
+    }
     if let Some(active) = get("active") {
         if kind != ResourceKind::User {
             return Err(bad("active applies to users only".into()));
@@ -390,4 +406,140 @@ async fn get_group(
     path: web::Path<String>,
 ) -> HttpResponse {
     get_one(req, dir, path.into_inner(), ResourceKind::Group).await
+}
+
+async fn user_groups(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let resp = get_one(req, dir, path.into_inner(), ResourceKind::User).await;
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    let body = actix_web::body::to_bytes(resp.into_body()).await.ok();
+    let user: Value = body
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let groups = user.get("groups").cloned().unwrap_or(json!([]));
+    HttpResponse::Ok().json(json!({"data": groups}))
+}
+
+/// A user by userName (case-insensitive, as SCIM compares it).
+async fn user_by_name(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let principal = match app(&req, &dir, "directory:read") {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let filter = format!("userName eq {}", json!(path.into_inner()));
+    let query = match ListQuery::from_params(&[("filter", filter.as_str()), ("count", "1")]) {
+        Ok(q) => q,
+        Err(e) => return scim_error(e),
+    };
+    let page = crate::plumbing::blocking::block(move || {
+        let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
+        dir.scim_list(&ctx, &[ResourceKind::User], &query)
+    })
+    .await;
+    match page {
+        Ok(Ok(page)) => match page.body["Resources"].get(0) {
+            Some(user) => HttpResponse::Ok().json(user),
+            None => api_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no user with this userName",
+            ),
+        },
+        Ok(Err(e)) => scim_error(e),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
+    }
+}
+
+/// Longest long-poll of the change feed.
+const MAX_WAIT_SECS: u64 = 30;
+
+/// `GET /api/v1/events?after=CURSOR&limit=N&wait=SECONDS`: the tenant's
+/// changes in commit order; with `wait`, an empty answer waits for the next one.
+async fn events(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
+    let principal = match app(&req, &dir, "events:read") {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let bad = |m: &str| api_error(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let after = match get("after").filter(|a| !a.is_empty()) {
+        None => 0,
+        Some(cursor) => match cursor
+            .strip_prefix("ev_")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            Some(n) => n,
+            None => return bad("after must be a cursor this API returned"),
+        },
+    };
+    let limit = match get("limit").map(str::parse::<usize>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => return bad("limit must be 1-1000"),
+    };
+    let wait = match get("wait").map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(n)) if n <= MAX_WAIT_SECS => n,
+        Some(_) => return bad("wait must be 0-30 seconds"),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let tenant = principal.tenant.id;
+    loop {
+        let d = dir.clone();
+        let read =
+            crate::plumbing::blocking::block(move || d.events_of(tenant, after, limit)).await;
+        let batch = match read {
+            Ok(Ok(batch)) => batch,
+            Ok(Err(e)) => return directory_error(e),
+            Err(_) => {
+                return api_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                );
+            }
+        };
+        if !batch.is_empty() || std::time::Instant::now() >= deadline {
+            let next = batch.last().map_or(after, |e| e.seq);
+            let data: Vec<Value> = batch.iter().map(event_json).collect();
+            return HttpResponse::Ok().json(json!({"data": data, "next": format!("ev_{next}")}));
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// An event as applications see it: `user.created`, `group.member_added`, ...
+fn event_json(e: &crate::directory::EventRecord) -> Value {
+    let action = e.action.replace('.', "_");
+    let mut out = json!({
+        "id": format!("ev_{}", e.seq),
+        "type": format!("{}.{action}", e.resource_type.to_ascii_lowercase()),
+        "occurred_at": crate::format_time(e.ts_ms / 1000),
+        "resource": {"type": e.resource_type, "id": e.id, "version": e.version},
+    });
+    if let Some(member) = &e.member {
+        out["member"] = json!({"id": member});
+    }
+    out
 }
