@@ -111,6 +111,16 @@ impl Client {
         }
     }
 
+    /// A form POST (the token endpoint).
+    fn form(&self, path: &str, body: &str) -> (u16, String) {
+        self.exchange_message(format!(
+            "POST {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            self.prefix,
+            self.authority,
+            body.len()
+        ))
+    }
+
     fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
         self.request(method, path, body.map(Value::to_string).as_deref())
     }
@@ -132,6 +142,10 @@ impl Client {
         } else {
             message.push_str("\r\n");
         }
+        self.exchange_message(message)
+    }
+
+    fn exchange_message(&self, message: String) -> (u16, String) {
         CONNECTION.with_borrow_mut(|slot| {
             // A kept connection the server has closed meanwhile fails before
             // any answer: then once more on a new one.
@@ -572,6 +586,58 @@ fn main() {
                         g.push((id, name));
                     }
                     s == 201
+                })
+                .print();
+            }
+            "api" => {
+                // The application API beside SCIM GET: token requests, then
+                // GET /api/v1/users/{id} of users the create runs made.
+                let known: Vec<(String, String)> =
+                    ids.lock().map(|g| g.clone()).unwrap_or_default();
+                if known.is_empty() {
+                    eprintln!("{w}: run create first");
+                    continue;
+                }
+                let slug = scim_base.rsplit('/').next().unwrap_or_default().to_string();
+                let out = Command::new(&o.roster)
+                    .arg("--data-dir")
+                    .arg(&o.data_dir)
+                    .args(["app", "create", "--tenant", &slug, "--name", "load"])
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run {}: {e}", o.roster));
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                let field = |k: &str| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(k))
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let form = format!(
+                    "grant_type=client_credentials&client_id={}&client_secret={}",
+                    field("client_id: "),
+                    field("client_secret: ")
+                );
+                let oauth = Arc::new(Client::new(&o.base, ""));
+                let (o2, f2) = (oauth.clone(), form.clone());
+                run("api token (16)", 16, o.seconds, None, move |_| {
+                    o2.form("/oauth/token", &f2).0 == 200
+                })
+                .print();
+                let (_, body) = oauth.form("/oauth/token", &form);
+                let token = body
+                    .split("\"access_token\":\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_default()
+                    .to_string();
+                let api = Arc::new(Client::new(
+                    &format!("{}/api/v1", o.base),
+                    &format!("Bearer {token}"),
+                ));
+                let known = Arc::new(known);
+                run("api get (32)", 32, o.seconds, None, move |i| {
+                    let (id, _) = &known[i % known.len()];
+                    api.send("GET", &format!("/users/{id}"), None).0 == 200
                 })
                 .print();
             }
