@@ -44,6 +44,8 @@ pub struct Config {
     pub group_commit: bool,
     /// Most write requests one durable commit carries.
     pub group_commit_max_batch: usize,
+    /// Seconds an application's access token from `/oauth/token` lasts.
+    pub access_token_lifetime: i64,
     /// Where each setting came from, for `roster configtest`.
     pub origins: BTreeMap<&'static str, String>,
 }
@@ -88,7 +90,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "listen",
     "data_dir",
     "public_url",
@@ -98,6 +100,7 @@ const KEYS: [&str; 9] = [
     "metrics_token_file",
     "group_commit",
     "group_commit_max_batch",
+    "access_token_lifetime",
 ];
 
 impl Default for Config {
@@ -112,6 +115,7 @@ impl Default for Config {
             metrics_token_file: None,
             group_commit: true,
             group_commit_max_batch: crate::store::DEFAULT_BATCH,
+            access_token_lifetime: 15 * 60,
             origins: KEYS.iter().map(|k| (*k, "default".to_string())).collect(),
         }
     }
@@ -294,6 +298,14 @@ impl Config {
                     )));
                 }
             },
+            "access_token_lifetime" => match count_of(&value) {
+                Some(n) if (1..=86_400).contains(&n) => self.access_token_lifetime = n as i64,
+                _ => {
+                    return Err(fail(format!(
+                        "expected a number of seconds between 1 and 86400, got {value}"
+                    )));
+                }
+            },
             _ => return Err(fail("unknown key".into())),
         }
         self.origins.insert(key, origin.to_string());
@@ -352,6 +364,10 @@ impl Config {
             (
                 "group_commit_max_batch",
                 self.group_commit_max_batch.to_string(),
+            ),
+            (
+                "access_token_lifetime",
+                self.access_token_lifetime.to_string(),
             ),
             (
                 "master_key_file",

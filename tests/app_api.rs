@@ -540,3 +540,35 @@ fn the_change_feed_misses_nothing_across_a_restart() {
         "{rest:?}"
     );
 }
+
+/// An access token stops at the end of its lifetime (`access_token_lifetime`).
+#[test]
+fn an_expired_access_token_is_refused() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::launch(
+        &data,
+        Launch {
+            env: vec![("ROSTER_ACCESS_TOKEN_LIFETIME", "1")],
+            ..Launch::default()
+        },
+    )
+    .expect("server start");
+    Scim::setup(&server, "Short");
+    let app = create_app(&data, "short", "directory:read");
+    let issued = token_basic(&server, &app);
+    assert_eq!(issued.json()["expires_in"], 1, "{}", issued.body);
+    let token = issued.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(api(&server, &token, "/users").status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let expired = api(&server, &token, "/users");
+    assert_api_error(&expired, 401, "unauthorized");
+    assert!(
+        expired
+            .header("www-authenticate")
+            .is_some_and(|v| v.contains("invalid_token"))
+    );
+    assert_eq!(
+        api(&server, &access_token(&server, &app), "/users").status,
+        200
+    );
+}

@@ -1,8 +1,9 @@
 //! API clients of applications (OAuth 2.0 client credentials, RFC 6749 §4.4)
 //! and the short-lived access tokens they get. A client's secret is stored as
 //! its SHA-256 (it is 32 random bytes: no dictionary to guess from); access
-//! tokens live in memory only, for `ACCESS_TOKEN_SECS`: a restart ends them
-//! and clients ask for a new one, as they do when one expires.
+//! tokens live in memory only, for `access_token_lifetime` (15 minutes by
+//! default): a restart ends them and clients ask for a new one, as they do
+//! when one expires.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,8 +16,6 @@ use crate::store::records::{CredentialKind, CredentialRecord, TenantRecord};
 
 /// The scopes a client can hold.
 pub const SCOPES: [&str; 2] = ["directory:read", "events:read"];
-/// Lifetime of an access token.
-pub const ACCESS_TOKEN_SECS: i64 = 15 * 60;
 /// Longest grace period for a rotated secret.
 pub const MAX_GRACE_MINUTES: f64 = 7.0 * 24.0 * 60.0;
 /// Most live access tokens kept; past it, expired ones go, then the oldest.
@@ -357,12 +356,12 @@ impl Directory {
                 credential_id: record.id.clone(),
                 client_id: client_id.to_string(),
                 scopes: scopes.clone(),
-                expires_at: now + ACCESS_TOKEN_SECS,
+                expires_at: now + self.access_token_lifetime,
             },
         );
         Ok(IssuedToken {
             access_token: token,
-            expires_in: ACCESS_TOKEN_SECS,
+            expires_in: self.access_token_lifetime,
             scope: scopes.join(" "),
         })
     }

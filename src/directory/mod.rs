@@ -159,6 +159,7 @@ pub struct Directory {
     tenant_cache: cache::TenantCache,
     page_anchors: resources::AnchorCache,
     access_tokens: apps::AccessTokens,
+    access_token_lifetime: i64,
 }
 
 impl Directory {
@@ -177,6 +178,7 @@ impl Directory {
             tenant_cache: cache::TenantCache::default(),
             page_anchors: Default::default(),
             access_tokens: Default::default(),
+            access_token_lifetime: config.access_token_lifetime,
         })
     }
 
