@@ -248,6 +248,39 @@ fn an_application_gets_a_token_and_reads_its_tenant() {
     let staff = api(&server, &token, &format!("/groups/{gid}"));
     assert_eq!(staff.status, 200);
     assert_eq!(staff.json()["displayName"], "Staff");
+    let add = scim.send(
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members",
+                                "value": [{"value": ids[1]}, {"value": ids[2]}]}]}),
+    );
+    assert_eq!(add.status, 200, "{}", add.body);
+    let page1 = api(&server, &token, &format!("/groups/{gid}/members?limit=2")).json();
+    assert_eq!(page1["data"].as_array().unwrap().len(), 2, "{page1}");
+    let after = page1["next"].as_str().expect("more members").to_string();
+    let page2 = api(
+        &server,
+        &token,
+        &format!("/groups/{gid}/members?limit=2&cursor={after}"),
+    )
+    .json();
+    assert_eq!(page2["data"].as_array().unwrap().len(), 1, "{page2}");
+    assert!(page2["next"].is_null());
+    let mut members: Vec<String> = page1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["data"].as_array().unwrap())
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    members.sort();
+    assert_eq!(members, expected, "every member once");
+    assert_api_error(
+        &api(&server, &token, "/groups/nope/members"),
+        404,
+        "not_found",
+    );
     // Deleted users are gone.
     assert_eq!(scim.delete(&format!("/Users/{}", ids[2])).status, 204);
     assert_api_error(

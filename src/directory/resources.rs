@@ -1005,6 +1005,30 @@ impl Directory {
         })
     }
 
+    /// A page of a live group's members after member id `after`, in id order,
+    /// and whether more follow.
+    pub fn group_members_page(
+        &self,
+        ctx: &ScimContext,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Value>, bool), ScimError> {
+        let view = self.store.read().map_err(DirectoryError::from)?;
+        view.resource(Kind::Group, ctx.tenant.id, group)?
+            .filter(|r| r.deleted_ms.is_none())
+            .ok_or_else(|| not_found(ResourceKind::Group, group))?;
+        let mut page = view.members_page(ctx.tenant.id, group, after, limit + 1)?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((
+            page.into_iter()
+                .map(|(id, member_type)| ctx.member_json(id, member_type))
+                .collect(),
+            more,
+        ))
+    }
+
     /// One resource for the console, tombstones included, with its change history.
     pub fn console_resource(
         &self,

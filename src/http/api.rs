@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/events", web::get().to(events))
             .route("/groups", web::get().to(list_groups))
             .route("/groups/{id}", web::get().to(get_group))
+            .route("/groups/{id}/members", web::get().to(group_members))
             .default_service(web::to(|| async {
                 api_error(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
             })),
@@ -542,4 +543,63 @@ fn event_json(e: &crate::directory::EventRecord) -> Value {
         out["member"] = json!({"id": member});
     }
     out
+}
+
+/// `GET /api/v1/groups/{id}/members?limit=&cursor=`: a group's members in pages;
+/// the cursor is the last member id of the page before.
+async fn group_members(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let principal = match app(&req, &dir, "directory:read") {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let limit = match get("limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("limit must be 1-{MAX_LIMIT}"),
+            );
+        }
+    };
+    let after = get("cursor").filter(|c| !c.is_empty());
+    let group = path.into_inner();
+    let page = crate::plumbing::blocking::block(move || {
+        let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
+        dir.group_members_page(&ctx, &group, after.as_deref(), limit)
+    })
+    .await;
+    match page {
+        Ok(Ok((members, more))) => {
+            let next = if more {
+                members
+                    .last()
+                    .and_then(|m| m["value"].as_str())
+                    .map_or(Value::Null, |id| json!(id))
+            } else {
+                Value::Null
+            };
+            HttpResponse::Ok().json(json!({"data": members, "next": next}))
+        }
+        Ok(Err(e)) => scim_error(e),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
+    }
 }
