@@ -46,6 +46,9 @@ pub enum Commands {
     /// API clients of applications: create, list, rotate the secret, revoke.
     #[command(subcommand)]
     App(AppCommand),
+    /// Roles: attach permissions to groups, detach them, list them.
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// Register, list and remove custom SCIM schema extensions of a tenant.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -235,6 +238,41 @@ pub enum AppCommand {
         /// The client id (rc_...).
         #[arg(long)]
         client_id: String,
+    },
+}
+
+/// `roster role ...`
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Attach a permission to a group (by displayName or id).
+    Grant {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The group's displayName or id.
+        #[arg(long)]
+        group: String,
+        /// The permission string, e.g. billing:read.
+        #[arg(long)]
+        permission: String,
+    },
+    /// Detach a permission from a group.
+    Revoke {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The group's displayName or id.
+        #[arg(long)]
+        group: String,
+        /// The permission string.
+        #[arg(long)]
+        permission: String,
+    },
+    /// List the groups that carry permissions.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
     },
 }
 

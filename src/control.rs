@@ -139,6 +139,22 @@ pub enum Command {
         /// Client id.
         client_id: String,
     },
+    /// Attach or detach a permission of a group's role.
+    RoleSet {
+        /// Slug.
+        tenant: String,
+        /// Group displayName or id.
+        group: String,
+        /// Permission string.
+        permission: String,
+        /// Attach (true) or detach.
+        grant: bool,
+    },
+    /// List roles with permissions.
+    RoleList {
+        /// Slug.
+        tenant: String,
+    },
     /// Create a console admin.
     AdminCreate {
         /// Login name.
@@ -456,6 +472,37 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 out,
                 "revoked API client {client_id}; its access tokens no longer work"
             );
+        }
+        Command::RoleSet {
+            tenant,
+            group,
+            permission,
+            grant,
+        } => {
+            let role = dir.set_role_permission(&tenant, &group, &permission, grant, ACTOR)?;
+            let _ = writeln!(
+                out,
+                "{} ({}): {}",
+                role.name,
+                role.group_id,
+                if role.permissions.is_empty() {
+                    "no permissions".to_string()
+                } else {
+                    role.permissions.join(", ")
+                }
+            );
+        }
+        Command::RoleList { tenant } => {
+            let _ = writeln!(out, "{:<38} {:<24} PERMISSIONS", "GROUP ID", "NAME");
+            for role in dir.roles(&tenant)? {
+                let _ = writeln!(
+                    out,
+                    "{:<38} {:<24} {}",
+                    role.group_id,
+                    role.name,
+                    role.permissions.join(", ")
+                );
+            }
         }
         Command::AdminCreate { username, password } => {
             dir.create_admin(&username, &password, ACTOR)?;

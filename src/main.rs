@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use roster::cli::{
-    AdminCommand, AppCommand, Cli, Commands, KeysCommand, SchemaCommand, ScimCommand,
+    AdminCommand, AppCommand, Cli, Commands, KeysCommand, RoleCommand, SchemaCommand, ScimCommand,
     TenantCommand, TokenCommand,
 };
 use roster::config::{Config, Overrides};
@@ -186,6 +186,29 @@ fn main() -> ExitCode {
                 grace_minutes,
             },
             AppCommand::Revoke { tenant, client_id } => Command::AppRevoke { tenant, client_id },
+        },
+        Commands::Role(r) => match r {
+            RoleCommand::Grant {
+                tenant,
+                group,
+                permission,
+            } => Command::RoleSet {
+                tenant,
+                group,
+                permission,
+                grant: true,
+            },
+            RoleCommand::Revoke {
+                tenant,
+                group,
+                permission,
+            } => Command::RoleSet {
+                tenant,
+                group,
+                permission,
+                grant: false,
+            },
+            RoleCommand::List { tenant } => Command::RoleList { tenant },
         },
         Commands::Schema(sc) => match sc {
             SchemaCommand::Add {

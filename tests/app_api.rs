@@ -605,3 +605,121 @@ fn an_expired_access_token_is_refused() {
         200
     );
 }
+
+/// Groups are roles; permissions attached to them reach their active members
+/// at once, through the API and the change feed.
+#[test]
+fn roles_give_active_members_their_permissions() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Roles");
+    let ann = scim.create("/Users", &json!({"userName": "ann@roles.test"}));
+    let bob = scim.create("/Users", &json!({"userName": "bob@roles.test"}));
+    let (ann, bob) = (ann["id"].as_str().unwrap(), bob["id"].as_str().unwrap());
+    let staff = scim.create(
+        "/Groups",
+        &json!({"displayName": "Staff", "members": [{"value": ann}, {"value": bob}]}),
+    );
+    let admins = scim.create(
+        "/Groups",
+        &json!({"displayName": "Admins", "members": [{"value": ann}]}),
+    );
+    let role = |verb: &str, group: &str, permission: &str| {
+        roster(
+            &data,
+            &[
+                "role",
+                verb,
+                "--tenant",
+                "roles",
+                "--group",
+                group,
+                "--permission",
+                permission,
+            ],
+        )
+    };
+    assert_eq!(role("grant", "Staff", "billing:read").code, 0);
+    assert_eq!(
+        role("grant", "staff", "billing:read").code,
+        0,
+        "idempotent, name case-insensitive"
+    );
+    let by_id = role("grant", admins["id"].as_str().unwrap(), "billing:write");
+    assert_eq!(by_id.code, 0, "{}", by_id.stderr);
+    assert!(by_id.stdout.contains("billing:write"));
+    let unknown = role("grant", "Nobody", "x");
+    assert_ne!(unknown.code, 0);
+    assert!(unknown.stderr.contains("no group"), "{}", unknown.stderr);
+    let bad = role("grant", "Staff", "has space");
+    assert_ne!(bad.code, 0);
+    assert_eq!(bad.stderr.trim_end().lines().count(), 1);
+
+    let app = create_app(&data, "roles", "directory:read,events:read");
+    let token = access_token(&server, &app);
+    let perms = |id: &str| api(&server, &token, &format!("/users/{id}/permissions")).json();
+    assert_eq!(
+        perms(ann)["permissions"],
+        json!(["billing:read", "billing:write"])
+    );
+    assert_eq!(perms(bob)["permissions"], json!(["billing:read"]));
+    let roles = api(&server, &token, "/roles").json();
+    let names: Vec<&str> = roles["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Admins", "Staff"]);
+
+    // Deactivated: no permissions, though still a member.
+    let off = scim.send(
+        "PATCH",
+        &format!("/Users/{bob}"),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+    );
+    assert_eq!(off.status, 200);
+    assert_eq!(perms(bob)["permissions"], json!([]));
+    assert_eq!(perms(bob)["active"], false);
+    // Revoked and removed from a group: at once.
+    assert_eq!(role("revoke", "Admins", "billing:write").code, 0);
+    assert_eq!(perms(ann)["permissions"], json!(["billing:read"]));
+    let leave = scim.send(
+        "PATCH",
+        &format!("/Groups/{}", staff["id"].as_str().unwrap()),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]}),
+    );
+    assert_eq!(leave.status, 200, "{}", leave.body);
+    assert_eq!(perms(ann)["permissions"], json!([]));
+    assert_api_error(
+        &api(&server, &token, "/users/nobody/permissions"),
+        404,
+        "not_found",
+    );
+
+    let listed = ok(&data, &["role", "list", "--tenant", "roles"]);
+    assert!(
+        listed.contains("Staff") && listed.contains("billing:read"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("Admins"),
+        "a role without permissions is not listed: {listed}"
+    );
+    let (feed, _) = follow(&server, &token, "", 100);
+    let changes = feed
+        .iter()
+        .filter(|e| e["type"] == "role.permissions_changed")
+        .count();
+    assert_eq!(
+        changes, 3,
+        "two grants and a revoke; the repeated grant changed nothing"
+    );
+    let audit = ok(&data, &["audit", "--tenant", "roles", "--limit", "100"]);
+    assert!(
+        audit.contains("role.granted") && audit.contains("role.revoked"),
+        "{audit}"
+    );
+}

@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod keys;
 pub mod profile;
 pub mod resources;
+pub mod roles;
 pub mod tenants;
 pub mod writes;
 

@@ -125,6 +125,7 @@ fn insert_new(
         created: crate::now_unix(),
         unknown_members: "skip".into(),
         extensions: Vec::new(),
+        role_permissions: Default::default(),
     };
     tx.put_tenant(&tenant)?;
     credentials::create_basic_in(tx, ring, &tenant)?;

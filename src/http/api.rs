@@ -44,6 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/users/{id}", web::get().to(get_user))
             .route("/users/{id}/groups", web::get().to(user_groups))
+            .route("/users/{id}/permissions", web::get().to(user_permissions))
+            .route("/roles", web::get().to(roles))
             .route("/events", web::get().to(events))
             .route("/groups", web::get().to(list_groups))
             .route("/groups/{id}", web::get().to(get_group))
@@ -596,6 +598,58 @@ async fn group_members(
             HttpResponse::Ok().json(json!({"data": members, "next": next}))
         }
         Ok(Err(e)) => scim_error(e),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
+    }
+}
+
+/// `GET /api/v1/users/{id}/permissions`: the union over the user's roles
+/// while the user is active.
+async fn user_permissions(
+    req: HttpRequest,
+    dir: web::Data<Directory>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let principal = match app(&req, &dir, "directory:read") {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let user = path.into_inner();
+    let read = crate::plumbing::blocking::block(move || {
+        dir.effective_permissions(&principal.tenant, &user)
+    })
+    .await;
+    match read {
+        Ok(Ok(Some(body))) => HttpResponse::Ok().json(body),
+        Ok(Ok(None)) => api_error(StatusCode::NOT_FOUND, "not_found", "no such user"),
+        Ok(Err(e)) => directory_error(e),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
+    }
+}
+
+/// `GET /api/v1/roles`: the groups that carry permissions.
+async fn roles(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
+    let principal = match app(&req, &dir, "directory:read") {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let read = crate::plumbing::blocking::block(move || dir.roles_of(&principal.tenant)).await;
+    match read {
+        Ok(Ok(roles)) => {
+            let data: Vec<Value> = roles
+                .into_iter()
+                .map(|r| json!({"group": r.group_id, "name": r.name, "permissions": r.permissions}))
+                .collect();
+            HttpResponse::Ok().json(json!({"data": data}))
+        }
+        Ok(Err(e)) => directory_error(e),
         Err(_) => api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

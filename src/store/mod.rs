@@ -1422,6 +1422,7 @@ mod tests {
             created: 0,
             unknown_members: "skip".into(),
             extensions: Vec::new(),
+            role_permissions: Default::default(),
         }
     }
 

@@ -27,6 +27,9 @@ pub struct TenantRecord {
     /// Custom schema extensions registered for this tenant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<StoredExtension>,
+    /// Roles: group id → the permission strings the admin attached to it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub role_permissions: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A custom schema extension of a tenant, in RFC 7643 §7 form.
