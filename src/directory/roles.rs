@@ -153,7 +153,7 @@ impl Directory {
                 });
             }
         }
-        out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        out.sort_by_key(|r| r.name.to_lowercase());
         Ok(out)
     }
 
