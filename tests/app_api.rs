@@ -723,3 +723,47 @@ fn roles_give_active_members_their_permissions() {
         "{audit}"
     );
 }
+
+/// The OpenAPI document names every API route, and every route it names answers.
+#[test]
+fn the_openapi_document_matches_the_routes() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Docs");
+    let user = scim.create("/Users", &json!({"userName": "doc@docs.test"}));
+    let group = scim.create("/Groups", &json!({"displayName": "Docs"}));
+    let app = create_app(&data, "docs", "directory:read,events:read");
+    let token = access_token(&server, &app);
+    let doc = get(&format!("{}/api/v1/openapi.json", server.base), None);
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut api_paths = 0;
+    for (path, item) in paths {
+        let Some(rest) = path.strip_prefix("/api/v1") else {
+            assert_eq!(path, "/oauth/token");
+            assert!(item["post"].is_object());
+            continue;
+        };
+        api_paths += 1;
+        let concrete = rest
+            .replace(
+                "{id}",
+                if rest.starts_with("/groups") {
+                    group["id"].as_str().unwrap()
+                } else {
+                    user["id"].as_str().unwrap()
+                },
+            )
+            .replace("{userName}", "doc@docs.test");
+        let resp = api(&server, &token, &concrete);
+        assert_eq!(resp.status, 200, "{path}: {}", resp.body);
+        for p in item["get"]["parameters"].as_array().unwrap() {
+            assert!(p["in"] == "path" || p["in"] == "query", "{p}");
+        }
+    }
+    assert_eq!(api_paths, 10, "every route under /api/v1 is documented");
+    // An undocumented path is not a route.
+    assert_api_error(&api(&server, &token, "/users/x/y/z"), 404, "not_found");
+}

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/api/v1")
+            .route("/openapi.json", web::get().to(openapi))
             .route("/users", web::get().to(list_users))
             .route(
                 "/users/by-username/{user_name}",
@@ -656,4 +657,231 @@ async fn roles(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
             "internal error",
         ),
     }
+}
+
+/// One documented endpoint of the directory API.
+struct Endpoint {
+    path: &'static str,
+    summary: &'static str,
+    scope: &'static str,
+    query: &'static [(&'static str, &'static str, &'static str)],
+    list: bool,
+}
+
+const PAGE: (&str, &str, &str) = ("limit", "integer", "page size, 1-1000 (default 100)");
+const CURSOR: (&str, &str, &str) = ("cursor", "string", "the `next` of the previous page");
+
+/// Every route under `/api/v1` but the document itself; the OpenAPI document
+/// is built from this table, and a test checks each one answers.
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        path: "/users",
+        summary: "Users of the tenant, deactivated ones with active: false",
+        scope: "directory:read",
+        query: &[
+            PAGE,
+            CURSOR,
+            ("filter", "string", "a SCIM filter (RFC 7644 §3.4.2.2)"),
+            ("active", "boolean", "only active or only deactivated users"),
+            ("email", "string", "users with this email address"),
+        ],
+        list: true,
+    },
+    Endpoint {
+        path: "/users/{id}",
+        summary: "One user",
+        scope: "directory:read",
+        query: &[],
+        list: false,
+    },
+    Endpoint {
+        path: "/users/by-username/{userName}",
+        summary: "One user by userName (case-insensitive)",
+        scope: "directory:read",
+        query: &[],
+        list: false,
+    },
+    Endpoint {
+        path: "/users/{id}/groups",
+        summary: "The groups of a user",
+        scope: "directory:read",
+        query: &[],
+        list: true,
+    },
+    Endpoint {
+        path: "/users/{id}/permissions",
+        summary: "Effective permissions: the union over the user's roles, empty while deactivated",
+        scope: "directory:read",
+        query: &[],
+        list: false,
+    },
+    Endpoint {
+        path: "/groups",
+        summary: "Groups of the tenant (without members)",
+        scope: "directory:read",
+        query: &[PAGE, CURSOR, ("filter", "string", "a SCIM filter")],
+        list: true,
+    },
+    Endpoint {
+        path: "/groups/{id}",
+        summary: "One group (without members)",
+        scope: "directory:read",
+        query: &[],
+        list: false,
+    },
+    Endpoint {
+        path: "/groups/{id}/members",
+        summary: "The members of a group, in pages",
+        scope: "directory:read",
+        query: &[PAGE, CURSOR],
+        list: true,
+    },
+    Endpoint {
+        path: "/roles",
+        summary: "Groups that carry permissions",
+        scope: "directory:read",
+        query: &[],
+        list: true,
+    },
+    Endpoint {
+        path: "/events",
+        summary: "The change feed in commit order; long-polls with wait",
+        scope: "events:read",
+        query: &[
+            ("after", "string", "the `next` of the previous call"),
+            PAGE,
+            (
+                "wait",
+                "integer",
+                "seconds (0-30) to hold an empty answer open",
+            ),
+        ],
+        list: true,
+    },
+];
+
+/// The OpenAPI 3.1 document of this API, built from `ENDPOINTS`.
+pub fn openapi_document(server: &str) -> Value {
+    let error_ref = json!({"$ref": "#/components/responses/Error"});
+    let mut paths = serde_json::Map::new();
+    for e in ENDPOINTS {
+        let mut parameters: Vec<Value> = e
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        parameters.extend(e.query.iter().map(|(name, ty, description)| {
+            json!({"name": name, "in": "query", "required": false,
+                   "description": description, "schema": {"type": ty}})
+        }));
+        let body = if e.list {
+            json!({"$ref": "#/components/schemas/Page"})
+        } else {
+            json!({"type": "object"})
+        };
+        let operation_id = e
+            .path
+            .trim_start_matches('/')
+            .replace(['{', '}'], "")
+            .replace(['/', '-'], "_");
+        paths.insert(
+            format!("/api/v1{}", e.path),
+            json!({"get": {
+                "operationId": format!("get_{operation_id}"),
+                "summary": e.summary,
+                "security": [{"bearer": [e.scope]}],
+                "parameters": parameters,
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": body}}},
+                    "400": error_ref, "401": error_ref, "403": error_ref, "404": error_ref
+                }
+            }}),
+        );
+    }
+    paths.insert(
+        "/oauth/token".into(),
+        json!({"post": {
+            "operationId": "token",
+            "summary": "Client credentials grant (RFC 6749 §4.4): client_secret_basic or client_secret_post",
+            "security": [{}, {"clientBasic": []}],
+            "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
+                "type": "object",
+                "required": ["grant_type"],
+                "properties": {
+                    "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                    "scope": {"type": "string"},
+                    "client_id": {"type": "string"},
+                    "client_secret": {"type": "string"}
+                }
+            }}}},
+            "responses": {
+                "200": {"description": "An access token", "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "required": ["access_token", "token_type", "expires_in"],
+                    "properties": {
+                        "access_token": {"type": "string"},
+                        "token_type": {"type": "string"},
+                        "expires_in": {"type": "integer"},
+                        "scope": {"type": "string"}
+                    }
+                }}}},
+                "400": {"$ref": "#/components/responses/OAuthError"},
+                "401": {"$ref": "#/components/responses/OAuthError"}
+            }
+        }}),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Roster directory API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Read the users, groups, roles and changes your identity providers provisioned into one Roster tenant."
+        },
+        "servers": [{"url": server}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "oauth2", "flows": {"clientCredentials": {
+                    "tokenUrl": format!("{server}/oauth/token"),
+                    "scopes": {
+                        "directory:read": "read users, groups and roles",
+                        "events:read": "read the change feed"
+                    }
+                }}},
+                "clientBasic": {"type": "http", "scheme": "basic"}
+            },
+            "schemas": {
+                "Page": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": {"type": "array", "items": {"type": "object"}},
+                        "next": {"type": ["string", "null"]}
+                    }
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
+                    }}
+                }
+            },
+            "responses": {
+                "Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "OAuthError": {"description": "An RFC 6749 §5.2 error", "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}
+                }}}}
+            }
+        }
+    })
+}
+
+async fn openapi(dir: web::Data<Directory>) -> HttpResponse {
+    HttpResponse::Ok().json(openapi_document(&dir.public_base()))
 }

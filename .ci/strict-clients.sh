@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs the public scim2-tester suite (python-scim) against a real server, once
-# per tenant profile: default settings and each IdP profile. Any failed check
-# fails the job. Usage: .ci/scim2-tester.sh ROSTER_BINARY
+# Strict clients against a real server: the public scim2-tester suite
+# (python-scim), once per tenant profile (default settings and each IdP
+# profile), then openapi-spec-validator on the served OpenAPI document.
+# Any failed check fails the job. Usage: .ci/strict-clients.sh ROSTER_BINARY
 set -euo pipefail
 roster=$(realpath "$1")
-venv=${SCIM2_VENV:-$(dirname "$0")/../target/scim2-venv}
-if [ ! -x "$venv/bin/scim2" ]; then
+venv=${STRICT_CLIENTS_VENV:-$(dirname "$0")/../target/strict-clients-venv}
+if [ ! -x "$venv/bin/scim2" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'scim2-tester==0.5.2' 'scim2-cli==0.6.0'
+    'scim2-tester==0.5.2' 'scim2-cli==0.6.0' 'openapi-spec-validator==0.9.0'
 fi
 
 work=$(mktemp -d)
@@ -62,4 +63,12 @@ for profile in default okta entra jumpcloud onelogin generic; do
   total_ok=$((total_ok + passed))
 done
 echo "scim2-tester: $total_ok checks passed in all"
+
+curl -fsS "http://$addr/api/v1/openapi.json" -o "$work/openapi.json"
+if "$venv/bin/openapi-spec-validator" "$work/openapi.json"; then
+  echo "openapi-spec-validator: /api/v1/openapi.json is a valid OpenAPI 3.1 document"
+else
+  echo "openapi-spec-validator: /api/v1/openapi.json is invalid" >&2
+  failed=1
+fi
 exit "$failed"
