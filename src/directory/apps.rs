@@ -16,8 +16,6 @@ use crate::store::records::{CredentialKind, CredentialRecord, TenantRecord};
 
 /// The scopes a client can hold.
 pub const SCOPES: [&str; 2] = ["directory:read", "events:read"];
-/// Longest grace period for a rotated secret.
-pub const MAX_GRACE_MINUTES: f64 = 7.0 * 24.0 * 60.0;
 /// Most live access tokens kept; past it, expired ones go, then the oldest.
 const MAX_ACCESS_TOKENS: usize = 100_000;
 
@@ -229,20 +227,16 @@ impl Directory {
         grace_minutes: f64,
         actor: &str,
     ) -> Result<NewAppClient, DirectoryError> {
-        if !grace_minutes.is_finite() || !(0.0..=MAX_GRACE_MINUTES).contains(&grace_minutes) {
-            return Err(DirectoryError::Invalid(format!(
-                "grace period must be between 0 and {MAX_GRACE_MINUTES} minutes"
-            )));
-        }
+        let grace_secs = super::credentials::grace_seconds(grace_minutes)?;
         let outcome = self.store.write(|tx| {
             let tenant = tenants::require(tx, slug)?;
             let mut record = find_app(&tx.view(), tenant.id, client_id)?
                 .ok_or_else(|| DirectoryError::NotFound(format!("no API client {client_id}")))?;
             let now = crate::now_unix();
             let secret = new_secret();
-            if grace_minutes > 0.0 {
+            if grace_secs > 0 {
                 record.previous_hash = std::mem::take(&mut record.token_hash);
-                record.expires_at = Some(now + (grace_minutes * 60.0).round() as i64);
+                record.expires_at = Some(now + grace_secs);
             } else {
                 record.previous_hash.clear();
                 record.expires_at = None;
@@ -265,7 +259,7 @@ impl Directory {
                 record,
             })
         })?;
-        if grace_minutes == 0.0 {
+        if grace_secs == 0 {
             self.access_tokens.forget_client(&outcome.record.id);
         }
         Ok(outcome)

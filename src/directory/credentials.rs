@@ -27,6 +27,16 @@ pub(crate) fn secret_context(cred: &CredentialRecord) -> SealContext<'static> {
     }
 }
 
+/// A rotation's grace period in seconds, checked (0 to `MAX_GRACE_MINUTES`).
+pub(crate) fn grace_seconds(grace_minutes: f64) -> Result<i64, DirectoryError> {
+    if !grace_minutes.is_finite() || !(0.0..=MAX_GRACE_MINUTES).contains(&grace_minutes) {
+        return Err(DirectoryError::Invalid(format!(
+            "grace period must be between 0 and {MAX_GRACE_MINUTES} minutes"
+        )));
+    }
+    Ok((grace_minutes * 60.0).round() as i64)
+}
+
 /// The basic-auth client id of a tenant.
 pub fn client_id_for(slug: &str) -> String {
     format!("roster_scim_{slug}")
@@ -119,12 +129,7 @@ impl Directory {
         grace_minutes: f64,
         actor: &str,
     ) -> Result<NewToken, DirectoryError> {
-        if !grace_minutes.is_finite() || !(0.0..=MAX_GRACE_MINUTES).contains(&grace_minutes) {
-            return Err(DirectoryError::Invalid(format!(
-                "grace period must be between 0 and {MAX_GRACE_MINUTES} minutes"
-            )));
-        }
-        let grace_secs = (grace_minutes * 60.0).round() as i64;
+        let grace_secs = grace_seconds(grace_minutes)?;
         self.store.write(|tx| {
             let tenant = tenants::require(tx, slug)?;
             let now = crate::now_unix();

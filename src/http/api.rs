@@ -323,6 +323,30 @@ fn list_query(req: &HttpRequest, kind: ResourceKind) -> Result<ListQuery, HttpRe
     ListQuery::from_params(&scim_params).map_err(scim_error)
 }
 
+/// Runs directory work off the async workers and answers 200 with its JSON,
+/// or the API error its failure maps to.
+async fn answer(
+    work: impl FnOnce() -> Result<Value, DirectoryError> + Send + 'static,
+) -> HttpResponse {
+    match crate::plumbing::blocking::block(work).await {
+        Ok(Ok(body)) => HttpResponse::Ok().json(body),
+        Ok(Err(e)) => directory_error(e),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
+    }
+}
+
+/// A list page in the API's shape: `{"data": [...], "next": cursor or null}`.
+fn page_json(list: &Value) -> Value {
+    json!({
+        "data": list.get("Resources").cloned().unwrap_or(json!([])),
+        "next": list.get("nextCursor").cloned().unwrap_or(Value::Null),
+    })
+}
+
 async fn list(req: HttpRequest, dir: web::Data<Directory>, kind: ResourceKind) -> HttpResponse {
     let principal = match app(&req, &dir, "directory:read") {
         Ok(p) => p,
@@ -332,24 +356,11 @@ async fn list(req: HttpRequest, dir: web::Data<Directory>, kind: ResourceKind) -
         Ok(q) => q,
         Err(resp) => return resp,
     };
-    let page = crate::plumbing::blocking::block(move || {
+    answer(move || {
         let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
-        dir.scim_list(&ctx, &[kind], &query)
+        Ok(page_json(&dir.scim_list(&ctx, &[kind], &query)?.body))
     })
-    .await;
-    match page {
-        Ok(Ok(page)) => {
-            let data = page.body.get("Resources").cloned().unwrap_or(json!([]));
-            let next = page.body.get("nextCursor").cloned().unwrap_or(Value::Null);
-            HttpResponse::Ok().json(json!({"data": data, "next": next}))
-        }
-        Ok(Err(e)) => scim_error(e),
-        Err(_) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
-    }
+    .await
 }
 
 async fn list_users(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
@@ -360,40 +371,30 @@ async fn list_groups(req: HttpRequest, dir: web::Data<Directory>) -> HttpRespons
     list(req, dir, ResourceKind::Group).await
 }
 
+/// One user or group (groups without members: they have their own pages);
+/// `part` picks one attribute of it as `{"data": ...}`.
 async fn get_one(
     req: HttpRequest,
     dir: web::Data<Directory>,
     id: String,
     kind: ResourceKind,
+    part: Option<&'static str>,
 ) -> HttpResponse {
     let principal = match app(&req, &dir, "directory:read") {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let projection = if kind == ResourceKind::Group {
-        match Projection::parse(None, Some("members")) {
-            Ok(p) => p,
-            Err(e) => return scim_error(e),
-        }
-    } else {
-        Projection::default()
-    };
-    let read = crate::plumbing::blocking::block(move || {
+    let excluded = (kind == ResourceKind::Group).then_some("members");
+    answer(move || {
+        let projection = Projection::parse(None, excluded)?;
         let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
-        dir.scim_get(&ctx, kind, &id, &projection)
+        let body = dir.scim_get(&ctx, kind, &id, &projection)?.body;
+        Ok(match part {
+            Some(name) => json!({"data": body.get(name).cloned().unwrap_or(json!([]))}),
+            None => body,
+        })
     })
-    .await;
-    match read {
-        Ok(Ok(rendered)) => HttpResponse::Ok()
-            .insert_header((header::ETAG, rendered.etag))
-            .json(rendered.body),
-        Ok(Err(e)) => scim_error(e),
-        Err(_) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
-    }
+    .await
 }
 
 async fn get_user(
@@ -401,7 +402,7 @@ async fn get_user(
     dir: web::Data<Directory>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    get_one(req, dir, path.into_inner(), ResourceKind::User).await
+    get_one(req, dir, path.into_inner(), ResourceKind::User, None).await
 }
 
 async fn get_group(
@@ -409,7 +410,7 @@ async fn get_group(
     dir: web::Data<Directory>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    get_one(req, dir, path.into_inner(), ResourceKind::Group).await
+    get_one(req, dir, path.into_inner(), ResourceKind::Group, None).await
 }
 
 async fn user_groups(
@@ -417,16 +418,14 @@ async fn user_groups(
     dir: web::Data<Directory>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let resp = get_one(req, dir, path.into_inner(), ResourceKind::User).await;
-    if resp.status() != StatusCode::OK {
-        return resp;
-    }
-    let body = actix_web::body::to_bytes(resp.into_body()).await.ok();
-    let user: Value = body
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    let groups = user.get("groups").cloned().unwrap_or(json!([]));
-    HttpResponse::Ok().json(json!({"data": groups}))
+    get_one(
+        req,
+        dir,
+        path.into_inner(),
+        ResourceKind::User,
+        Some("groups"),
+    )
+    .await
 }
 
 /// A user by userName (case-insensitive, as SCIM compares it).
@@ -440,31 +439,16 @@ async fn user_by_name(
         Err(resp) => return resp,
     };
     let filter = format!("userName eq {}", json!(path.into_inner()));
-    let query = match ListQuery::from_params(&[("filter", filter.as_str()), ("count", "1")]) {
-        Ok(q) => q,
-        Err(e) => return scim_error(e),
-    };
-    let page = crate::plumbing::blocking::block(move || {
+    answer(move || {
+        let query = ListQuery::from_params(&[("filter", filter.as_str()), ("count", "1")])?;
         let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
-        dir.scim_list(&ctx, &[ResourceKind::User], &query)
+        let list = dir.scim_list(&ctx, &[ResourceKind::User], &query)?.body;
+        list["Resources"]
+            .get(0)
+            .cloned()
+            .ok_or_else(|| DirectoryError::NotFound("no user with this userName".into()))
     })
-    .await;
-    match page {
-        Ok(Ok(page)) => match page.body["Resources"].get(0) {
-            Some(user) => HttpResponse::Ok().json(user),
-            None => api_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no user with this userName",
-            ),
-        },
-        Ok(Err(e)) => scim_error(e),
-        Err(_) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
-    }
+    .await
 }
 
 /// Longest long-poll of the change feed.
@@ -581,30 +565,16 @@ async fn group_members(
     };
     let after = get("cursor").filter(|c| !c.is_empty());
     let group = path.into_inner();
-    let page = crate::plumbing::blocking::block(move || {
+    answer(move || {
         let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
-        dir.group_members_page(&ctx, &group, after.as_deref(), limit)
+        let (members, more) = dir.group_members_page(&ctx, &group, after.as_deref(), limit)?;
+        let next = match members.last() {
+            Some(last) if more => last["value"].clone(),
+            _ => Value::Null,
+        };
+        Ok(json!({"data": members, "next": next}))
     })
-    .await;
-    match page {
-        Ok(Ok((members, more))) => {
-            let next = if more {
-                members
-                    .last()
-                    .and_then(|m| m["value"].as_str())
-                    .map_or(Value::Null, |id| json!(id))
-            } else {
-                Value::Null
-            };
-            HttpResponse::Ok().json(json!({"data": members, "next": next}))
-        }
-        Ok(Err(e)) => scim_error(e),
-        Err(_) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
-    }
+    .await
 }
 
 /// `GET /api/v1/users/{id}/permissions`: the union over the user's roles
@@ -619,20 +589,11 @@ async fn user_permissions(
         Err(resp) => return resp,
     };
     let user = path.into_inner();
-    let read = crate::plumbing::blocking::block(move || {
-        dir.effective_permissions(&principal.tenant, &user)
+    answer(move || {
+        dir.effective_permissions(&principal.tenant, &user)?
+            .ok_or_else(|| DirectoryError::NotFound("no such user".into()))
     })
-    .await;
-    match read {
-        Ok(Ok(Some(body))) => HttpResponse::Ok().json(body),
-        Ok(Ok(None)) => api_error(StatusCode::NOT_FOUND, "not_found", "no such user"),
-        Ok(Err(e)) => directory_error(e),
-        Err(_) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
-    }
+    .await
 }
 
 /// `GET /api/v1/roles`: the groups that carry permissions.
@@ -641,22 +602,15 @@ async fn roles(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let read = crate::plumbing::blocking::block(move || dir.roles_of(&principal.tenant)).await;
-    match read {
-        Ok(Ok(roles)) => {
-            let data: Vec<Value> = roles
-                .into_iter()
-                .map(|r| json!({"group": r.group_id, "name": r.name, "permissions": r.permissions}))
-                .collect();
-            HttpResponse::Ok().json(json!({"data": data}))
-        }
-        Ok(Err(e)) => directory_error(e),
-        Err(_) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
-    }
+    answer(move || {
+        let data: Vec<Value> = dir
+            .roles_of(&principal.tenant)?
+            .into_iter()
+            .map(|r| json!({"group": r.group_id, "name": r.name, "permissions": r.permissions}))
+            .collect();
+        Ok(json!({"data": data}))
+    })
+    .await
 }
 
 /// One documented endpoint of the directory API.
