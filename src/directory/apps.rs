@@ -208,15 +208,7 @@ impl Directory {
 
     /// A tenant's API clients (never their secrets).
     pub fn apps(&self, slug: &str) -> Result<Vec<CredentialRecord>, DirectoryError> {
-        let view = self.store.read()?;
-        let tenant = view
-            .tenant_by_slug(slug)?
-            .ok_or_else(|| tenants::no_such_tenant(slug))?;
-        Ok(view
-            .credentials_of(tenant.id)?
-            .into_iter()
-            .filter(|c| c.kind == CredentialKind::App)
-            .collect())
+        self.credentials_of_kind(slug, CredentialKind::App)
     }
 
     /// A new secret for a client; the old one stops now or after `grace_minutes`.

@@ -192,6 +192,15 @@ impl Directory {
 
     /// The bearer tokens of a tenant (hash, hint and expiry only).
     pub fn tokens(&self, slug: &str) -> Result<Vec<CredentialRecord>, DirectoryError> {
+        self.credentials_of_kind(slug, CredentialKind::Bearer)
+    }
+
+    /// A tenant's credentials of one kind.
+    pub(crate) fn credentials_of_kind(
+        &self,
+        slug: &str,
+        kind: CredentialKind,
+    ) -> Result<Vec<CredentialRecord>, DirectoryError> {
         let view = self.store.read()?;
         let tenant = view
             .tenant_by_slug(slug)?
@@ -199,7 +208,7 @@ impl Directory {
         Ok(view
             .credentials_of(tenant.id)?
             .into_iter()
-            .filter(|c| c.kind == CredentialKind::Bearer)
+            .filter(|c| c.kind == kind)
             .collect())
     }
 
