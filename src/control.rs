@@ -417,15 +417,10 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             scopes,
         } => {
             let new = dir.create_app(&tenant, &name, &scopes, ACTOR)?;
-            return Ok(Reply {
-                code: 0,
-                stdout: format!(
-                    "client_id: {}\nclient_secret: {}\n",
-                    new.client_id,
-                    new.client_secret.as_str()
-                ),
-                stderr: "roster: store the client secret now: it will not be shown again\n".into(),
-            });
+            return Ok(new_client_reply(
+                &new,
+                "roster: store the client secret now: it will not be shown again\n".into(),
+            ));
         }
         Command::AppList { tenant } => {
             let _ = writeln!(
@@ -456,15 +451,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             } else {
                 "roster: the previous secret no longer works\n".to_string()
             };
-            return Ok(Reply {
-                code: 0,
-                stdout: format!(
-                    "client_id: {}\nclient_secret: {}\n",
-                    new.client_id,
-                    new.client_secret.as_str()
-                ),
-                stderr: note,
-            });
+            return Ok(new_client_reply(&new, note));
         }
         Command::AppRevoke { tenant, client_id } => {
             dir.revoke_app(&tenant, &client_id, ACTOR)?;
@@ -722,6 +709,19 @@ pub fn run_cli(config: &Config, cmd: Command) -> Reply {
             },
             None => Reply::error(&e),
         },
+    }
+}
+
+/// The two lines of a new client secret, shown once, and a note on stderr.
+fn new_client_reply(new: &crate::directory::apps::NewAppClient, note: String) -> Reply {
+    Reply {
+        code: 0,
+        stdout: format!(
+            "client_id: {}\nclient_secret: {}\n",
+            new.client_id,
+            new.client_secret.as_str()
+        ),
+        stderr: note,
     }
 }
 

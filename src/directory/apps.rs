@@ -291,7 +291,8 @@ impl Directory {
     ) -> Result<IssuedToken, TokenRefusal> {
         let internal = |e: DirectoryError| TokenRefusal::Internal(e);
         let given = hash_token(client_secret);
-        let record = match tenant_of_client(client_id) {
+        let tenant = tenant_of_client(client_id);
+        let record = match tenant {
             Some(tenant) => {
                 let view = self.store.read().map_err(|e| internal(e.into()))?;
                 find_app(&view, tenant, client_id).map_err(internal)?
@@ -312,7 +313,7 @@ impl Directory {
         let record = match record {
             Some(r) if matched => r,
             _ => {
-                if let Some(tenant) = tenant_of_client(client_id) {
+                if let Some(tenant) = tenant {
                     let _ = self.audit(audit_row(
                         Some(tenant),
                         "app",

@@ -266,25 +266,45 @@ fn scim_error(e: ScimError) -> HttpResponse {
     directory_error(DirectoryError::from(e))
 }
 
-/// `?cursor=&limit=&filter=&active=` as a SCIM cursor query.
-fn list_query(req: &HttpRequest, kind: ResourceKind) -> Result<ListQuery, HttpResponse> {
-    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let get = |name: &str| {
-        params
+/// The query string's parameters, decoded.
+struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    fn of(req: &HttpRequest) -> QueryParams {
+        QueryParams(
+            form_urlencoded::parse(req.query_string().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`: 1-`MAX_LIMIT`, `DEFAULT_LIMIT` when absent.
+    fn limit(&self) -> Result<usize, HttpResponse> {
+        match self.get("limit").map(str::parse::<usize>) {
+            None => Ok(DEFAULT_LIMIT),
+            Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(api_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("limit must be 1-{MAX_LIMIT}"),
+            )),
+        }
+    }
+}
+
+/// `?cursor=&limit=&filter=&active=` as a SCIM cursor query.
+fn list_query(req: &HttpRequest, kind: ResourceKind) -> Result<ListQuery, HttpResponse> {
+    let params = QueryParams::of(req);
+    let get = |name: &str| params.get(name).map(str::to_string);
     let bad = |m: String| api_error(StatusCode::BAD_REQUEST, "invalid_request", &m);
-    let limit = match get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(bad(format!("limit must be 1-{MAX_LIMIT}"))),
-        },
-    };
+    let limit = params.limit()?;
     let mut filter = get("filter").filter(|f| !f.trim().is_empty());
     if let Some(email) = get("email") {
         if kind != ResourceKind::User {
@@ -461,15 +481,8 @@ async fn events(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let params = QueryParams::of(&req);
+    let get = |name: &str| params.get(name);
     let bad = |m: &str| api_error(StatusCode::BAD_REQUEST, "invalid_request", m);
     let after = match get("after").filter(|a| !a.is_empty()) {
         None => 0,
@@ -481,10 +494,9 @@ async fn events(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
             None => return bad("after must be a cursor this API returned"),
         },
     };
-    let limit = match get("limit").map(str::parse::<usize>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => return bad("limit must be 1-1000"),
+    let limit = match params.limit() {
+        Ok(n) => n,
+        Err(resp) => return resp,
     };
     let wait = match get("wait").map(str::parse::<u64>) {
         None => 0,
@@ -543,27 +555,15 @@ async fn group_members(
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+    let params = QueryParams::of(&req);
+    let limit = match params.limit() {
+        Ok(n) => n,
+        Err(resp) => return resp,
     };
-    let limit = match get("limit").map(|l| l.parse::<usize>()) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("limit must be 1-{MAX_LIMIT}"),
-            );
-        }
-    };
-    let after = get("cursor").filter(|c| !c.is_empty());
+    let after = params
+        .get("cursor")
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
     let group = path.into_inner();
     answer(move || {
         let ctx = dir.scim_context(&principal.tenant, IdpProfile::Generic);
