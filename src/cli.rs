@@ -46,6 +46,9 @@ pub enum Commands {
     /// API clients of applications: create, list, rotate the secret, revoke.
     #[command(subcommand)]
     App(AppCommand),
+    /// Webhook endpoints: add, list, remove, enable, disable, retry, test, deliveries.
+    #[command(subcommand)]
+    Webhook(crate::control::WebhookCommand),
     /// Roles: attach permissions to groups, detach them, list them.
     #[command(subcommand)]
     Role(RoleCommand),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The file read when `--config` is not given, if it exists.
 pub const SYSTEM_CONFIG: &str = "/etc/roster/roster.toml";
@@ -46,6 +47,12 @@ pub struct Config {
     pub group_commit_max_batch: usize,
     /// Seconds an application's access token from `/oauth/token` lasts.
     pub access_token_lifetime: i64,
+    /// How long change events are kept.
+    pub event_retention: Duration,
+    /// Waits between failed webhook attempts; past the last one the endpoint is disabled.
+    pub webhook_retry_schedule: Vec<Duration>,
+    /// Which addresses webhook deliveries may reach.
+    pub webhook_targets: WebhookTargets,
     /// Where each setting came from, for `roster configtest`.
     pub origins: BTreeMap<&'static str, String>,
 }
@@ -90,7 +97,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 13] = [
     "listen",
     "data_dir",
     "public_url",
@@ -101,6 +108,9 @@ const KEYS: [&str; 10] = [
     "group_commit",
     "group_commit_max_batch",
     "access_token_lifetime",
+    "event_retention",
+    "webhook_retry_schedule",
+    "webhook_targets",
 ];
 
 impl Default for Config {
@@ -116,6 +126,12 @@ impl Default for Config {
             group_commit: true,
             group_commit_max_batch: crate::store::DEFAULT_BATCH,
             access_token_lifetime: 15 * 60,
+            event_retention: Duration::from_secs(30 * 86_400),
+            webhook_retry_schedule: DEFAULT_RETRY_SCHEDULE
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            webhook_targets: WebhookTargets::Public,
             origins: KEYS.iter().map(|k| (*k, "default".to_string())).collect(),
         }
     }
@@ -306,6 +322,48 @@ impl Config {
                     )));
                 }
             },
+            "event_retention" => match duration_of(&as_str(&value)?) {
+                Some(d)
+                    if d >= Duration::from_secs(1) && d <= Duration::from_secs(3650 * 86_400) =>
+                {
+                    self.event_retention = d
+                }
+                _ => {
+                    return Err(fail(format!(
+                        "expected a duration between 1s and 3650d such as 30d or 12h, got {value}"
+                    )));
+                }
+            },
+            "webhook_retry_schedule" => {
+                let raw = as_str(&value)?;
+                let waits: Option<Vec<Duration>> = raw
+                    .split(',')
+                    .map(|part| duration_of(part).filter(|d| *d <= Duration::from_secs(7 * 86_400)))
+                    .collect();
+                match waits {
+                    Some(waits) if (1..=50).contains(&waits.len()) => {
+                        self.webhook_retry_schedule = waits
+                    }
+                    _ => {
+                        return Err(fail(format!(
+                            "expected 1-50 comma-separated waits of at most 7d such as 5s,5m,30m,2h, got {raw:?}"
+                        )));
+                    }
+                }
+            }
+            "webhook_targets" => {
+                let raw = as_str(&value)?;
+                self.webhook_targets = match raw.to_ascii_lowercase().as_str() {
+                    "public" => WebhookTargets::Public,
+                    "private" => WebhookTargets::Private,
+                    "any" => WebhookTargets::Any,
+                    _ => {
+                        return Err(fail(format!(
+                            "expected public, private or any, got {raw:?}"
+                        )));
+                    }
+                };
+            }
             _ => return Err(fail("unknown key".into())),
         }
         self.origins.insert(key, origin.to_string());
@@ -370,6 +428,25 @@ impl Config {
                 self.access_token_lifetime.to_string(),
             ),
             (
+                "event_retention",
+                format!("{:?}", describe_duration(self.event_retention)),
+            ),
+            (
+                "webhook_retry_schedule",
+                format!(
+                    "{:?}",
+                    self.webhook_retry_schedule
+                        .iter()
+                        .map(|d| describe_duration(*d))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            (
+                "webhook_targets",
+                format!("{:?}", self.webhook_targets.name()),
+            ),
+            (
                 "master_key_file",
                 self.master_key_file
                     .as_ref()
@@ -388,6 +465,72 @@ impl Config {
             .map(|(k, v)| format!("{k} = {v}    # {}\n", origin(k)))
             .collect()
     }
+}
+
+/// Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h six
+/// times: about 2.8 days of attempts before an endpoint is disabled.
+const DEFAULT_RETRY_SCHEDULE: [u64; 11] = [
+    5, 300, 1800, 7200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 36_000,
+];
+
+/// Which addresses webhook deliveries may reach (an SSRF guard: a webhook URL
+/// is admin input, and the appliance often sits inside a private network).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookTargets {
+    /// Public addresses only (the default).
+    Public,
+    /// Also private networks (RFC 1918, unique local); never loopback or link-local.
+    Private,
+    /// Any address, loopback included (tests, a receiver on the same host).
+    Any,
+}
+
+impl WebhookTargets {
+    /// The setting's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            WebhookTargets::Public => "public",
+            WebhookTargets::Private => "private",
+            WebhookTargets::Any => "any",
+        }
+    }
+}
+
+/// `30 days`, `2 h`, `500 ms`: a duration for messages.
+pub fn describe_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let units = [
+        (86_400_000, "day"),
+        (3_600_000, "hour"),
+        (60_000, "minute"),
+        (1000, "second"),
+    ];
+    for (size, name) in units {
+        if ms >= size && ms % size == 0 {
+            let n = ms / size;
+            return format!("{n} {name}{}", if n == 1 { "" } else { "s" });
+        }
+    }
+    format!("{ms} ms")
+}
+
+/// `500ms`, `5s`, `5m`, `2h`, `30d` (a bare number is seconds).
+fn duration_of(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let ms_per = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(n.checked_mul(ms_per)?))
 }
 
 /// A non-negative whole number given as a TOML integer or a string (env, flags).

@@ -190,6 +190,8 @@ pub enum Command {
         /// Schema URN.
         id: String,
     },
+    /// Manage webhook endpoints (the CLI parses straight into this type).
+    Webhook(WebhookCommand),
     /// Rotate the data key.
     KeysRotate,
     /// Re-wrap data keys under a new master key.
@@ -213,6 +215,198 @@ pub enum Command {
         /// At most this many rows.
         limit: usize,
     },
+}
+
+/// `roster webhook ...`: parsed by clap and sent over the socket as is.
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum WebhookCommand {
+    /// Add an endpoint; prints its id and signing secret (shown once).
+    Add {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Where events are POSTed (https://...).
+        #[arg(long)]
+        url: String,
+        /// Event types, comma-separated (default: all).
+        #[arg(long, default_value = "")]
+        events: String,
+    },
+    /// List a tenant's endpoints with their delivery state.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove an endpoint and its delivery log.
+    Remove {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Endpoint id (wh_...).
+        #[arg(long)]
+        id: String,
+    },
+    /// Resume deliveries (also after an automatic disable).
+    Enable {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Endpoint id (wh_...).
+        #[arg(long)]
+        id: String,
+    },
+    /// Pause deliveries; events wait and go out once enabled again.
+    Disable {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Endpoint id (wh_...).
+        #[arg(long)]
+        id: String,
+    },
+    /// Try the pending event now: clears the failure count and any backoff.
+    Retry {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Endpoint id (wh_...).
+        #[arg(long)]
+        id: String,
+    },
+    /// Send a signed webhook.test message now (needs the running server).
+    Test {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Endpoint id (wh_...).
+        #[arg(long)]
+        id: String,
+    },
+    /// Show the newest delivery attempts.
+    Deliveries {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Endpoint id (wh_...).
+        #[arg(long)]
+        id: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// One line of an endpoint's state.
+fn webhook_state(hook: &crate::directory::webhooks::WebhookRecord) -> String {
+    match (&hook.disabled_reason, hook.enabled, hook.failures) {
+        (Some(reason), false, _) => format!("disabled: {reason}"),
+        (None, false, _) => "disabled".into(),
+        (_, true, 0) => "enabled".into(),
+        (_, true, n) => format!(
+            "enabled, {n} failed attempt(s), next at {}",
+            crate::format_time(hook.next_attempt_ms / 1000)
+        ),
+    }
+}
+
+fn run_webhook(dir: &Directory, cmd: WebhookCommand) -> Result<Reply, DirectoryError> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    match cmd {
+        WebhookCommand::Add {
+            tenant,
+            url,
+            events,
+        } => {
+            let new = dir.create_webhook(&tenant, &url, &events, ACTOR)?;
+            return Ok(Reply {
+                code: 0,
+                stdout: format!("id: {}\nsecret: {}\n", new.record.id, new.secret.as_str()),
+                stderr: "roster: store the signing secret now: it will not be shown again\n".into(),
+            });
+        }
+        WebhookCommand::List { tenant } => {
+            let _ = writeln!(
+                out,
+                "{:<26} {:<8} {:<40} {:<28} STATE",
+                "ID", "CURSOR", "URL", "EVENTS"
+            );
+            for hook in dir.webhooks(&tenant)? {
+                let events = if hook.event_types.is_empty() {
+                    "all".to_string()
+                } else {
+                    hook.event_types.join(",")
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<26} {:<8} {:<40} {:<28} {}",
+                    hook.id,
+                    crate::directory::events::event_cursor(hook.cursor),
+                    hook.url,
+                    events,
+                    webhook_state(&hook)
+                );
+            }
+        }
+        WebhookCommand::Remove { tenant, id } => {
+            dir.remove_webhook(&tenant, &id, ACTOR)?;
+            let _ = writeln!(out, "removed webhook endpoint {id}");
+        }
+        WebhookCommand::Enable { tenant, id } | WebhookCommand::Retry { tenant, id } => {
+            let hook = dir.set_webhook_enabled(&tenant, &id, true, ACTOR)?;
+            let _ = writeln!(
+                out,
+                "{}: {}; pending events go out now",
+                hook.id,
+                webhook_state(&hook)
+            );
+        }
+        WebhookCommand::Disable { tenant, id } => {
+            let hook = dir.set_webhook_enabled(&tenant, &id, false, ACTOR)?;
+            let _ = writeln!(out, "{}: {}", hook.id, webhook_state(&hook));
+        }
+        WebhookCommand::Test { tenant, id } => {
+            let d = dir.send_test_webhook(&tenant, &id, ACTOR)?;
+            let answer = d
+                .status
+                .map_or_else(|| "no answer".to_string(), |s| format!("HTTP {s}"));
+            let line = format!(
+                "{} {answer} in {} ms: {}",
+                d.message, d.latency_ms, d.excerpt
+            );
+            if !d.ok {
+                return Ok(Reply {
+                    code: 1,
+                    stdout: String::new(),
+                    stderr: format!("roster: test event not accepted: {line}\n"),
+                });
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        WebhookCommand::Deliveries { tenant, id, limit } => {
+            let _ = writeln!(
+                out,
+                "{:<22} {:<26} {:<22} {:>3} {:>6} {:>7}  ANSWER",
+                "TIME", "MESSAGE", "TYPE", "TRY", "STATUS", "MS"
+            );
+            for d in dir.webhook_deliveries(&tenant, &id, limit.clamp(1, 1000))? {
+                let _ = writeln!(
+                    out,
+                    "{:<22} {:<26} {:<22} {:>3} {:>6} {:>7}  {}",
+                    crate::format_time(d.ts_ms / 1000),
+                    d.message,
+                    d.event_type,
+                    d.attempt,
+                    d.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
+                    d.latency_ms,
+                    d.excerpt
+                );
+            }
+        }
+    }
+    Ok(Reply::ok(out))
 }
 
 /// What a command printed and its exit code.
@@ -277,6 +471,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             );
             let _ = writeln!(out, "scim endpoint: {}", dir.scim_endpoint(&t.slug));
         }
+        Command::Webhook(cmd) => return run_webhook(dir, cmd),
         Command::TenantList => {
             let _ = writeln!(
                 out,

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod outbound;
 pub mod plumbing;
 pub mod scim;
 pub mod store;

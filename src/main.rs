@@ -187,6 +187,7 @@ fn main() -> ExitCode {
             },
             AppCommand::Revoke { tenant, client_id } => Command::AppRevoke { tenant, client_id },
         },
+        Commands::Webhook(w) => Command::Webhook(w),
         Commands::Role(r) => match r {
             RoleCommand::Grant {
                 tenant,

@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod master;
 pub mod password;
 pub mod token;
+pub mod webhook;
 
 pub use envelope::{CryptoError, KeyBytes, Keyring, SealContext};
 pub use master::{MasterKey, MasterKeyError, MasterKeyLocation};

@@ -157,6 +157,13 @@ impl Directory {
                 tx.put_credential(&cred)?;
                 resealed += 1;
             }
+            for mut hook in tx.view().webhooks(None)? {
+                let ctx = super::webhooks::webhook_secret_context(&hook);
+                let plain = keys.ring.open(&ctx, &hook.sealed_secret)?;
+                hook.sealed_secret = new_ring.seal(&ctx, &plain)?;
+                tx.put_webhook(&hook)?;
+                resealed += 1;
+            }
             let mut retired = Vec::new();
             for mut dek in deks.into_iter().filter(|d| d.state == DekState::Active) {
                 dek.state = DekState::Retired;
@@ -282,6 +289,10 @@ impl Directory {
                 *counts.entry(id).or_default() += 1;
             }
         }
+        for hook in view.webhooks(None)? {
+            let id = key_id_of(&hook.sealed_secret).unwrap_or(0);
+            *counts.entry(id).or_default() += 1;
+        }
         let rotated_at = view
             .meta_get(ROTATED_AT_KEY)?
             .and_then(|b| String::from_utf8_lossy(&b).parse().ok());
@@ -316,6 +327,20 @@ impl Directory {
                     DirectoryError::Invalid(format!(
                         "secret of credential {} (tenant {}) does not open: {e}",
                         cred.id, cred.tenant
+                    ))
+                })?;
+            checked += 1;
+        }
+        for hook in view.webhooks(None)? {
+            keys.ring
+                .open(
+                    &super::webhooks::webhook_secret_context(&hook),
+                    &hook.sealed_secret,
+                )
+                .map_err(|e| {
+                    DirectoryError::Invalid(format!(
+                        "secret of webhook {} (tenant {}) does not open: {e}",
+                        hook.id, hook.tenant
                     ))
                 })?;
             checked += 1;

@@ -9,11 +9,13 @@ pub mod admins;
 pub mod apps;
 pub mod cache;
 pub mod credentials;
+pub mod events;
 pub mod keys;
 pub mod profile;
 pub mod resources;
 pub mod roles;
 pub mod tenants;
+pub mod webhooks;
 pub mod writes;
 
 use std::os::unix::fs::PermissionsExt;
@@ -86,6 +88,9 @@ pub enum DirectoryError {
     /// The input is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// What was asked for existed once and was removed (an expired cursor).
+    #[error("{0}")]
+    Gone(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -161,6 +166,10 @@ pub struct Directory {
     page_anchors: resources::AnchorCache,
     access_tokens: apps::AccessTokens,
     access_token_lifetime: i64,
+    /// How long change events are kept.
+    event_retention: std::time::Duration,
+    /// Sends webhook messages; set by the server (a CLI run has none).
+    webhook_transport: std::sync::OnceLock<std::sync::Arc<dyn webhooks::WebhookTransport>>,
 }
 
 impl Directory {
@@ -180,6 +189,8 @@ impl Directory {
             page_anchors: Default::default(),
             access_tokens: Default::default(),
             access_token_lifetime: config.access_token_lifetime,
+            event_retention: config.event_retention,
+            webhook_transport: Default::default(),
         })
     }
 

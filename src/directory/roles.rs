@@ -106,6 +106,7 @@ impl Directory {
                         action: "permissions_changed".into(),
                         version: rec.version,
                         member: None,
+                        changed: vec!["permissions".into()],
                     },
                 )?;
                 tx.append_audit(&audit_row(

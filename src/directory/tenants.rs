@@ -325,16 +325,6 @@ impl Directory {
         Ok(view.events(tenant.id, after, limit)?)
     }
 
-    /// A tenant's change feed by tenant id, after sequence number `after`.
-    pub fn events_of(
-        &self,
-        tenant: u64,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<crate::store::records::EventRecord>, DirectoryError> {
-        Ok(self.store.read()?.events(tenant, after, limit)?)
-    }
-
     /// Registers a custom schema extension (RFC 7643 §7 JSON) for users or groups.
     pub fn add_extension(
         &self,

@@ -51,7 +51,21 @@ fn event(
         action: action.into(),
         version,
         member: member.map(str::to_string),
+        changed: Vec::new(),
     }
+}
+
+/// The top-level attributes whose values differ (`meta` aside), sorted.
+fn changed_attributes(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
+    let mut changed: Vec<String> = old
+        .iter()
+        .filter(|(k, v)| new.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(new.keys().filter(|k| !old.contains_key(*k)).cloned())
+        .filter(|k| k != "meta")
+        .collect();
+    changed.sort();
+    changed
 }
 
 fn active(data: &Map<String, Value>) -> bool {
@@ -441,7 +455,11 @@ fn commit(
         }
         Some(_) => "updated",
     };
-    tx.append_event(t, &event(kind, id, action, version, None))?;
+    let mut changed_event = event(kind, id, action, version, None);
+    if let Some(old) = &change.old {
+        changed_event.changed = changed_attributes(&old.data, &rec.data);
+    }
+    tx.append_event(t, &changed_event)?;
     for (action, member) in member_events {
         tx.append_event(t, &event(kind, id, action, version, Some(&member)))?;
     }

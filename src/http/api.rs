@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::directory::apps::{AppPrincipal, TokenRefusal};
-use crate::directory::{Directory, DirectoryError, IdpProfile};
+use crate::directory::{Directory, DirectoryError, IdpProfile, events};
 use crate::plumbing::throttle::ScimAuthThrottle;
 use crate::scim::error::ScimError;
 use crate::scim::query::ListQuery;
@@ -251,6 +251,7 @@ fn directory_error(e: DirectoryError) -> HttpResponse {
         DirectoryError::NotFound(m) => api_error(StatusCode::NOT_FOUND, "not_found", &m),
         DirectoryError::Invalid(m) => api_error(StatusCode::BAD_REQUEST, "invalid_request", &m),
         DirectoryError::Conflict(m) => api_error(StatusCode::CONFLICT, "conflict", &m),
+        DirectoryError::Gone(m) => api_error(StatusCode::GONE, "cursor_expired", &m),
         other => {
             tracing::error!(error = %other, "api error");
             api_error(
@@ -486,10 +487,7 @@ async fn events(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
     let bad = |m: &str| api_error(StatusCode::BAD_REQUEST, "invalid_request", m);
     let after = match get("after").filter(|a| !a.is_empty()) {
         None => 0,
-        Some(cursor) => match cursor
-            .strip_prefix("ev_")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
+        Some(cursor) => match events::parse_cursor(cursor) {
             Some(n) => n,
             None => return bad("after must be a cursor this API returned"),
         },
@@ -522,26 +520,12 @@ async fn events(req: HttpRequest, dir: web::Data<Directory>) -> HttpResponse {
         };
         if !batch.is_empty() || std::time::Instant::now() >= deadline {
             let next = batch.last().map_or(after, |e| e.seq);
-            let data: Vec<Value> = batch.iter().map(event_json).collect();
-            return HttpResponse::Ok().json(json!({"data": data, "next": format!("ev_{next}")}));
+            let data: Vec<Value> = batch.iter().map(events::event_json).collect();
+            return HttpResponse::Ok()
+                .json(json!({"data": data, "next": events::event_cursor(next)}));
         }
         actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-}
-
-/// An event as applications see it: `user.created`, `group.member_added`, ...
-fn event_json(e: &crate::directory::EventRecord) -> Value {
-    let action = e.action.replace('.', "_");
-    let mut out = json!({
-        "id": format!("ev_{}", e.seq),
-        "type": format!("{}.{action}", e.resource_type.to_ascii_lowercase()),
-        "occurred_at": crate::format_time(e.ts_ms / 1000),
-        "resource": {"type": e.resource_type, "id": e.id, "version": e.version},
-    });
-    if let Some(member) = &e.member {
-        out["member"] = json!({"id": member});
-    }
-    out
 }
 
 /// `GET /api/v1/groups/{id}/members?limit=&cursor=`: a group's members in pages;
@@ -739,6 +723,13 @@ pub fn openapi_document(server: &str) -> Value {
             .trim_start_matches('/')
             .replace(['{', '}'], "")
             .replace(['/', '-'], "_");
+        let mut responses = json!({
+            "200": {"description": "OK", "content": {"application/json": {"schema": body}}},
+            "400": error_ref, "401": error_ref, "403": error_ref, "404": error_ref
+        });
+        if e.path == "/events" {
+            responses["410"] = error_ref.clone();
+        }
         paths.insert(
             format!("/api/v1{}", e.path),
             json!({"get": {
@@ -746,10 +737,7 @@ pub fn openapi_document(server: &str) -> Value {
                 "summary": e.summary,
                 "security": [{"bearer": [e.scope]}],
                 "parameters": parameters,
-                "responses": {
-                    "200": {"description": "OK", "content": {"application/json": {"schema": body}}},
-                    "400": error_ref, "401": error_ref, "403": error_ref, "404": error_ref
-                }
+                "responses": responses
             }}),
         );
     }
@@ -794,6 +782,25 @@ pub fn openapi_document(server: &str) -> Value {
         },
         "servers": [{"url": server}],
         "paths": paths,
+        "webhooks": {"event": {"post": {
+            "operationId": "webhook_event",
+            "summary": "One change event POSTed to a tenant's webhook endpoint, signed per Standard Webhooks; any 2xx acknowledges it, anything else is retried with backoff",
+            "parameters": [
+                {"name": "webhook-id", "in": "header", "required": true, "description": "the event id (ev_N): deliveries are at least once, deduplicate on it", "schema": {"type": "string"}},
+                {"name": "webhook-timestamp", "in": "header", "required": true, "description": "Unix seconds of the attempt", "schema": {"type": "string"}},
+                {"name": "webhook-signature", "in": "header", "required": true, "description": "v1,<base64 HMAC-SHA256 of \"id.timestamp.body\"> keyed by the base64-decoded part of the whsec_ secret after the prefix", "schema": {"type": "string"}}
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["type", "timestamp", "data"],
+                "properties": {
+                    "type": {"type": "string", "enum": webhook_types()},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "data": {"$ref": "#/components/schemas/Event"}
+                }
+            }}}},
+            "responses": {"200": {"description": "Received"}}
+        }}},
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "oauth2", "flows": {"clientCredentials": {
@@ -812,6 +819,20 @@ pub fn openapi_document(server: &str) -> Value {
                     "properties": {
                         "data": {"type": "array", "items": {"type": "object"}},
                         "next": {"type": ["string", "null"]}
+                    }
+                },
+                "Event": {
+                    "type": "object",
+                    "required": ["id", "type", "occurred_at", "resource"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "type": {"type": "string", "enum": webhook_types()},
+                        "occurred_at": {"type": "string", "format": "date-time"},
+                        "resource": {"type": "object", "properties": {
+                            "type": {"type": "string"}, "id": {"type": "string"}, "version": {"type": "integer"}
+                        }},
+                        "member": {"type": "object", "properties": {"id": {"type": "string"}}},
+                        "changed": {"type": "array", "items": {"type": "string"}}
                     }
                 },
                 "Error": {
@@ -834,6 +855,13 @@ pub fn openapi_document(server: &str) -> Value {
             }
         }
     })
+}
+
+/// Event types a webhook receives: the feed's and the test message's.
+fn webhook_types() -> Vec<&'static str> {
+    let mut types = events::EVENT_TYPES.to_vec();
+    types.push(crate::directory::webhooks::TEST_EVENT);
+    types
 }
 
 async fn openapi(dir: web::Data<Directory>) -> HttpResponse {

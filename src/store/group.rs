@@ -80,6 +80,35 @@ pub(super) struct GroupCommit {
     pub(super) snapshots: SharedSnapshot,
     /// Whether a commit since then was lazy (not on disk yet).
     lazy_pending: AtomicBool,
+    /// Wakes those who follow the change feed (webhook deliveries).
+    pub(super) feed: FeedSignal,
+}
+
+/// A generation counter of commits that appended change events, to wait on.
+#[derive(Default)]
+pub(super) struct FeedSignal {
+    generation: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl FeedSignal {
+    pub(super) fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        *self.generation.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.changed.notify_all();
+    }
+
+    pub(super) fn wait_past(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        let guard = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, timeout, |g| *g == seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
 }
 
 impl GroupCommit {
@@ -105,6 +134,7 @@ impl GroupCommit {
             last_durable: Mutex::new(Instant::now()),
             lazy_pending: AtomicBool::new(false),
             snapshots: SharedSnapshot::default(),
+            feed: FeedSignal::default(),
         }
     }
 
@@ -223,6 +253,7 @@ impl GroupCommit {
                 drop(st);
                 let config_changed = batch.changes.config;
                 let resources_changed = batch.changes.resources;
+                let events_appended = batch.changes.events;
                 let durable = batch.changes.durable || self.durable_commit_due();
                 let mut inner = batch.inner;
                 if !durable {
@@ -246,6 +277,9 @@ impl GroupCommit {
                 }
                 if resources_changed {
                     self.resource_generation.fetch_add(1, Ordering::AcqRel);
+                }
+                if events_appended && committed.is_ok() {
+                    self.feed.bump();
                 }
                 let mut st = self.lock();
                 st.committing = false;

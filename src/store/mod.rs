@@ -38,13 +38,13 @@ use redb::{
 };
 
 use records::{
-    AdminRecord, AuditRecord, CredentialKind, CredentialRecord, DekRecord, EventRecord,
-    ResourceRecord, SessionRecord, TenantRecord,
+    AdminRecord, AuditRecord, CredentialKind, CredentialRecord, DekRecord, DeliveryRecord,
+    EventRecord, ResourceRecord, SessionRecord, TenantRecord, WebhookRecord,
 };
 use tables::*;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// A store failure. Domain errors live in `directory`.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +186,8 @@ struct Changes {
     config: bool,
     /// Whether users or groups were added, changed or removed.
     resources: bool,
+    /// Whether change events were appended.
+    events: bool,
 }
 
 /// A consistent snapshot for reads, inside or outside a write transaction.
@@ -357,6 +359,17 @@ impl Store {
         self.group.resource_generation()
     }
 
+    /// Changes whenever a commit appended change events.
+    pub fn event_generation(&self) -> u64 {
+        self.group.feed.generation()
+    }
+
+    /// Waits until the event generation differs from `seen` or `timeout`
+    /// passes; returns the generation then.
+    pub fn wait_for_events(&self, seen: u64, timeout: std::time::Duration) -> u64 {
+        self.group.feed.wait_past(seen, timeout)
+    }
+
     /// A read snapshot.
     pub fn read(&self) -> Result<View<'static, 'static>, StoreError> {
         Ok(View::Read(self.group.snapshots.get(&self.db)?))
@@ -410,6 +423,8 @@ impl Store {
             TENANT_COUNTS,
             USER_MODIFIED,
             GROUP_MODIFIED,
+            WEBHOOKS,
+            DELIVERIES,
         );
         wtx.set_durability(Durability::Immediate)?;
         wtx.commit()?;
@@ -445,6 +460,8 @@ impl Store {
         decode_all!(AuditRecord, AUDIT);
         decode_all!(SessionRecord, SESSIONS);
         decode_all!(AdminRecord, ADMINS);
+        decode_all!(WebhookRecord, WEBHOOKS);
+        decode_all!(DeliveryRecord, DELIVERIES);
         Ok(n)
     }
 
@@ -473,7 +490,19 @@ impl Store {
 type Migration = fn(&mut Tx<'_>) -> Result<(), StoreError>;
 
 /// Migration step `i` takes schema version `i` to `i + 1`. Steps are idempotent.
-const MIGRATIONS: [Migration; 3] = [create_tables, count_resources, index_modified];
+const MIGRATIONS: [Migration; 4] = [
+    create_tables,
+    count_resources,
+    index_modified,
+    create_webhook_tables,
+];
+
+/// v3 → v4: webhook endpoints and their delivery log.
+fn create_webhook_tables(tx: &mut Tx) -> Result<(), StoreError> {
+    drop(tx.open(WEBHOOKS)?);
+    drop(tx.open(DELIVERIES)?);
+    Ok(())
+}
 
 /// v2 → v3: the `meta.lastModified` index of users and groups.
 fn index_modified(tx: &mut Tx) -> Result<(), StoreError> {
@@ -758,6 +787,67 @@ impl View<'_, '_> {
                 out.push(codec::decode(v.value())?);
                 if out.len() >= limit {
                     break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Sequence number of a tenant's newest change event (0: none yet).
+    pub fn last_event_seq(&self, tenant: u64) -> Result<u64, StoreError> {
+        with_table!(self, EVENTS, |t| Ok(t
+            .range((tenant, 0)..=(tenant, u64::MAX))?
+            .next_back()
+            .transpose()?
+            .map_or(0, |(k, _)| k.value().1)))
+    }
+
+    /// A tenant's oldest kept change event, if any.
+    pub fn first_event(&self, tenant: u64) -> Result<Option<EventRecord>, StoreError> {
+        with_table!(self, EVENTS, |t| {
+            match t.range((tenant, 0)..=(tenant, u64::MAX))?.next() {
+                Some(row) => Ok(Some(codec::decode(row?.1.value())?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// A webhook endpoint.
+    pub fn webhook(&self, tenant: u64, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
+        with_table!(self, WEBHOOKS, |t| decode_opt(t.get((tenant, id))?))
+    }
+
+    /// A tenant's webhook endpoints, or every tenant's with `None`.
+    pub fn webhooks(&self, tenant: Option<u64>) -> Result<Vec<WebhookRecord>, StoreError> {
+        with_table!(self, WEBHOOKS, |t| {
+            let rows = match tenant {
+                Some(id) => t.range((id, "")..(id + 1, ""))?,
+                None => t.range::<(u64, &str)>(..)?,
+            };
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(codec::decode(row?.1.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// An endpoint's newest deliveries, newest first, at most `limit`.
+    pub fn deliveries(
+        &self,
+        tenant: u64,
+        endpoint: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        with_table!(self, DELIVERIES, |t| {
+            let mut out = Vec::new();
+            for row in t.range((tenant, 0)..=(tenant, u64::MAX))?.rev() {
+                let rec: DeliveryRecord = codec::decode(row?.1.value())?;
+                if rec.endpoint == endpoint {
+                    out.push(rec);
+                    if out.len() >= limit {
+                        break;
+                    }
                 }
             }
             Ok(out)
@@ -1167,6 +1257,10 @@ impl<'t> Tx<'t> {
             .retain_in((id, empty)..(id + 1, empty), |_, _| false)?;
         self.open(EVENTS)?
             .retain_in((id, 0)..(id + 1, 0), |_, _| false)?;
+        self.open(WEBHOOKS)?
+            .retain_in((id, "")..(id + 1, ""), |_, _| false)?;
+        self.open(DELIVERIES)?
+            .retain_in((id, 0)..(id + 1, 0), |_, _| false)?;
         Ok(())
     }
 
@@ -1334,6 +1428,7 @@ impl<'t> Tx<'t> {
 
     /// Appends a change event to the tenant's feed and returns its sequence number.
     pub fn append_event(&mut self, tenant: u64, event: &EventRecord) -> Result<u64, StoreError> {
+        self.changes.events = true;
         let mut table = self.open(EVENTS)?;
         let seq = table
             .range((tenant, 0)..=(tenant, u64::MAX))?
@@ -1393,6 +1488,54 @@ impl<'t> Tx<'t> {
             record.seq = seq;
             table.insert(seq, codec::encode(&*record)?.as_slice())?;
         }
+        Ok(())
+    }
+
+    /// Inserts or replaces a webhook endpoint.
+    pub fn put_webhook(&mut self, hook: &WebhookRecord) -> Result<(), StoreError> {
+        self.open(WEBHOOKS)?.insert(
+            (hook.tenant, hook.id.as_str()),
+            codec::encode(hook)?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Removes a webhook endpoint and its delivery log.
+    pub fn delete_webhook(&mut self, tenant: u64, id: &str) -> Result<(), StoreError> {
+        self.open(WEBHOOKS)?.remove((tenant, id))?;
+        self.open(DELIVERIES)?
+            .retain_in((tenant, 0)..(tenant + 1, 0), |_, v| {
+                codec::decode::<DeliveryRecord>(v).map_or(true, |d| d.endpoint != id)
+            })?;
+        Ok(())
+    }
+
+    /// Appends a delivery to the tenant's log, keeping its newest `keep` rows.
+    pub fn append_delivery(
+        &mut self,
+        tenant: u64,
+        delivery: &DeliveryRecord,
+        keep: u64,
+    ) -> Result<u64, StoreError> {
+        let mut table = self.open(DELIVERIES)?;
+        let seq = table
+            .range((tenant, 0)..=(tenant, u64::MAX))?
+            .next_back()
+            .transpose()?
+            .map_or(1, |(k, _)| k.value().1 + 1);
+        let mut delivery = delivery.clone();
+        delivery.seq = seq;
+        table.insert((tenant, seq), codec::encode(&delivery)?.as_slice())?;
+        if seq > keep {
+            table.retain_in((tenant, 0)..(tenant, seq - keep + 1), |_, _| false)?;
+        }
+        Ok(seq)
+    }
+
+    /// Removes a tenant's change events up to and including `through`.
+    pub fn prune_events(&mut self, tenant: u64, through: u64) -> Result<(), StoreError> {
+        self.open(EVENTS)?
+            .retain_in((tenant, 0)..=(tenant, through), |_, _| false)?;
         Ok(())
     }
 

@@ -51,14 +51,14 @@ slots! {
     (&'static str, &'static [u8]): META, ADMINS;
     (u64, &'static [u8]): TENANTS, AUDIT;
     (&'static str, u64): TENANT_SLUGS;
-    ((u64, &'static str), &'static [u8]): USERS, GROUPS, CREDENTIALS;
+    ((u64, &'static str), &'static [u8]): USERS, GROUPS, CREDENTIALS, WEBHOOKS;
     ((u64, &'static str), &'static str): USER_NAMES, USER_EXTERNAL_IDS, GROUP_NAMES;
     ((u64, &'static str, &'static str), ()): USER_EMAILS, MEMBER_OF;
     ((u64, i64, &'static str), ()): USER_MODIFIED, GROUP_MODIFIED;
     ((u64, &'static str, &'static str), &'static str): MEMBERS;
     ((u64, &'static [u8]), &'static str): TOKEN_HASHES;
     (u32, &'static [u8]): KEYRING;
-    ((u64, u64), &'static [u8]): EVENTS;
+    ((u64, u64), &'static [u8]): EVENTS, DELIVERIES;
     (&'static [u8], &'static [u8]): SESSIONS;
     (u64, (u64, u64)): TENANT_COUNTS;
 }

@@ -207,6 +207,9 @@ pub struct EventRecord {
     /// For member events: the member id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// For updates: the top-level attributes whose values changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
 }
 
 fn default_unknown_members() -> String {
@@ -237,4 +240,64 @@ pub struct SessionRecord {
     pub last_seen: i64,
     /// The synchronizer token every console form must carry.
     pub csrf: String,
+}
+
+/// A tenant's webhook endpoint and where its delivery stands.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookRecord {
+    /// The tenant it belongs to.
+    pub tenant: u64,
+    /// Endpoint id (`wh_…`).
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Event types it receives (`user.created`, ...); empty: all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Whether events are delivered.
+    pub enabled: bool,
+    /// The signing secret (`whsec_…`), sealed.
+    #[serde(with = "b64")]
+    pub sealed_secret: Vec<u8>,
+    /// Creation time (Unix seconds).
+    pub created: i64,
+    /// Sequence number of the last event delivered or passed over.
+    pub cursor: u64,
+    /// Failed attempts at the event after `cursor`.
+    #[serde(default)]
+    pub failures: u32,
+    /// When the next attempt is due (Unix ms); 0: now.
+    #[serde(default)]
+    pub next_attempt_ms: i64,
+    /// Why deliveries stopped, when they were stopped for failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+}
+
+/// One attempt to deliver an event to a webhook endpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Per-tenant sequence number (assigned on append).
+    #[serde(default)]
+    pub seq: u64,
+    /// The endpoint.
+    pub endpoint: String,
+    /// The event's message id (`ev_N`, or `test_…` for a test event).
+    pub message: String,
+    /// The event type.
+    pub event_type: String,
+    /// When the attempt started (Unix ms).
+    pub ts_ms: i64,
+    /// Attempt number for this event, from 1.
+    pub attempt: u32,
+    /// The HTTP status the receiver answered, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Whether the receiver took it (a 2xx).
+    pub ok: bool,
+    /// Round trip in milliseconds.
+    pub latency_ms: u64,
+    /// The start of the receiver's answer, or why there was none.
+    #[serde(default)]
+    pub excerpt: String,
 }

@@ -52,9 +52,14 @@ pub const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessio
 pub const ADMINS: TableDefinition<&str, &[u8]> = TableDefinition::new("admins");
 /// tenant id → (live users, live groups): counts without a scan (schema v2).
 pub const TENANT_COUNTS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("tenant_counts");
+/// (tenant, endpoint id) → webhook record (schema v4).
+pub const WEBHOOKS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("webhooks");
+/// (tenant, seq) → delivery record: the webhook delivery log (schema v4).
+pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("webhook_deliveries");
 
 /// Every table's name, in the order above (slots of a shared read snapshot).
-pub const TABLE_NAMES: [&str; 21] = [
+pub const TABLE_NAMES: [&str; 23] = [
     "meta",
     "tenants",
     "tenant_slugs",
@@ -76,6 +81,8 @@ pub const TABLE_NAMES: [&str; 21] = [
     "sessions",
     "admins",
     "tenant_counts",
+    "webhooks",
+    "webhook_deliveries",
 ];
 
 #[cfg(test)]
@@ -108,6 +115,8 @@ mod tests {
             SESSIONS.name(),
             ADMINS.name(),
             TENANT_COUNTS.name(),
+            WEBHOOKS.name(),
+            DELIVERIES.name(),
         ];
         assert_eq!(names, TABLE_NAMES);
     }
