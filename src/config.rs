@@ -506,7 +506,7 @@ pub fn describe_duration(d: Duration) -> String {
         (1000, "second"),
     ];
     for (size, name) in units {
-        if ms >= size && ms % size == 0 {
+        if ms >= size && ms.is_multiple_of(size) {
             let n = ms / size;
             return format!("{n} {name}{}", if n == 1 { "" } else { "s" });
         }

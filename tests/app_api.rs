@@ -767,3 +767,46 @@ fn the_openapi_document_matches_the_routes() {
     // An undocumented path is not a route.
     assert_api_error(&api(&server, &token, "/users/x/y/z"), 404, "not_found");
 }
+
+/// Retention removes old events; a cursor from before them is refused with
+/// 410 and a message saying what to do, never silently moved forward.
+#[test]
+fn an_expired_feed_cursor_gets_410() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::launch(
+        &data,
+        Launch {
+            env: vec![("ROSTER_EVENT_RETENTION", "1s")],
+            ..Launch::default()
+        },
+    )
+    .expect("server start");
+    let scim = Scim::setup(&server, "Old");
+    let app = create_app(&data, "old", "events:read");
+    let token = access_token(&server, &app);
+    scim.create("/Users", &json!({"userName": "a@old.test"}));
+    scim.create("/Users", &json!({"userName": "b@old.test"}));
+    let (first, cursor) = follow(&server, &token, "", 1);
+    assert_eq!(first.len(), 1);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    scim.create("/Users", &json!({"userName": "c@old.test"}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let resp = loop {
+        let resp = api(&server, &token, &format!("/events?after={cursor}"));
+        if resp.status != 200 || std::time::Instant::now() > deadline {
+            break resp;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_api_error(&resp, 410, "cursor_expired");
+    let message = resp.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("1 second"), "{message}");
+    assert!(message.contains("read the directory again"), "{message}");
+    // Reading from the start still works and begins after the pruned events.
+    let (kept, _) = follow(&server, &token, "", 100);
+    assert!(!kept.is_empty());
+    assert!(kept.iter().all(|e| e["id"] != first[0]["id"]), "{kept:?}");
+}

@@ -28,7 +28,7 @@ use crate::directory::webhooks::{DeliveryStep, WebhookTransport};
 
 /// Longest a supervisor sleeps without a commit waking it (retries come due).
 const POLL: Duration = Duration::from_millis(500);
-/// How often expired change events are pruned.
+/// How often expired change events are pruned (more often under a short retention).
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Endpoints delivered to at once.
 const MAX_WORKERS: usize = 16;
@@ -182,10 +182,11 @@ impl Dispatcher {
         dir.install_webhook_transport(Arc::new(HttpTransport::new(config.webhook_targets)));
         let stop = Arc::new(AtomicBool::new(false));
         let schedule: Arc<[Duration]> = config.webhook_retry_schedule.clone().into();
+        let prune_every = PRUNE_EVERY.min(config.event_retention / 2);
         let flag = stop.clone();
         let supervisor = std::thread::Builder::new()
             .name("webhooks".into())
-            .spawn(move || supervise(&dir, &schedule, &flag))?;
+            .spawn(move || supervise(&dir, &schedule, prune_every, &flag))?;
         Ok(Dispatcher {
             stop,
             supervisor: Some(supervisor),
@@ -202,13 +203,18 @@ impl Dispatcher {
     }
 }
 
-fn supervise(dir: &Arc<Directory>, schedule: &Arc<[Duration]>, stop: &Arc<AtomicBool>) {
+fn supervise(
+    dir: &Arc<Directory>,
+    schedule: &Arc<[Duration]>,
+    prune_every: Duration,
+    stop: &Arc<AtomicBool>,
+) {
     let busy: Arc<Mutex<HashSet<(u64, String)>>> = Arc::default();
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     let mut seen = dir.event_generation();
     let mut last_prune: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) {
-        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+        if last_prune.is_none_or(|t| t.elapsed() >= prune_every) {
             last_prune = Some(Instant::now());
             if let Err(e) = dir.prune_events() {
                 tracing::warn!(error = %e, "pruning old change events failed");
