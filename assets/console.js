@@ -98,6 +98,12 @@
           input.type = "password";
           button.setAttribute("aria-pressed", "false");
         }
+      } else if (d.toggle) {
+        // A secret already on the page (shown once): mask or unmask it.
+        const input = document.getElementById(d.toggle);
+        const show = input.type === "password";
+        input.type = show ? "text" : "password";
+        button.setAttribute("aria-pressed", show ? "true" : "false");
       } else if (d.edit) {
         await startEdit(button);
       } else if (d.cancel !== undefined) {

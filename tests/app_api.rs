@@ -6,8 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
-
 struct Client {
     id: String,
     secret: String,

@@ -58,5 +58,14 @@ fn console_end_to_end_in_chromium() {
         server.log_text()
     );
     assert!(stdout.contains("ok: console end to end"), "{stdout}");
-    assert!(artifacts.join("15-scim-390px.png").exists());
+    // Screenshots are numbered in journey order; the last one is the narrow screen.
+    let shots: Vec<String> = std::fs::read_dir(&artifacts)
+        .expect("screenshots written")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert!(
+        shots.iter().any(|s| s.ends_with("-api-client-created.png"))
+            && shots.iter().any(|s| s.ends_with("-scim-390px.png")),
+        "{shots:?}"
+    );
 }

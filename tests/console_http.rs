@@ -5,9 +5,6 @@ mod common;
 
 use common::*;
 
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
-const PASSWORD: &str = "correct-horse-battery-staple";
-
 fn setup_url(server: &Server) -> Option<String> {
     server
         .stdout
@@ -15,16 +12,6 @@ fn setup_url(server: &Server) -> Option<String> {
         .find_map(|l| l.split("open ").nth(1))
         .and_then(|rest| rest.split(' ').next())
         .map(str::to_string)
-}
-
-fn cookie_of(resp: &Resp) -> String {
-    let set = resp.header("set-cookie").expect("a session cookie");
-    set.split(';').next().unwrap().to_string()
-}
-
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_string()
 }
 
 fn login(server: &Server, user: &str, password: &str) -> Resp {

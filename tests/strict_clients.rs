@@ -7,8 +7,6 @@ use common::*;
 use serde_json::{Value, json};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
-const PASSWORD: &str = "correct-horse-battery-staple";
 
 /// Every integer RFC 7643 §5 / RFC 9865 call positive is positive; the
 /// attributes they require are there with the right types.

@@ -606,3 +606,143 @@ fn event_to_webhook_latency_is_reported() {
     );
     assert_eq!(receiver.received().len(), 50);
 }
+
+/// The value of the input with this id on a console page.
+fn input_value(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} on the page"));
+    let rest = &html[at..];
+    let v = rest.find("value=\"").expect("a value") + 7;
+    rest[v..].split('"').next().unwrap().to_string()
+}
+
+/// Waits until a console page satisfies `pred` (at most 20 s).
+fn wait_page(console: &Console, path: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = console.get(path);
+        if pred(&page.body) {
+            return page.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "page never matched: {}",
+            page.body
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn webhooks_are_managed_in_the_console() {
+    let (_tmp, data) = temp_data_dir();
+    let server = start_with(
+        &data,
+        &[
+            ("ROSTER_WEBHOOK_TARGETS", "any"),
+            ("ROSTER_WEBHOOK_RETRY_SCHEDULE", "100ms,100ms"),
+        ],
+    );
+    let scim = Scim::setup(&server, "Acme");
+    let slug = slug_of(&scim);
+    let console = Console::sign_in(&server, "ops");
+    let home = format!("/admin/settings/api/{slug}");
+    let receiver = Receiver::start();
+
+    // A URL that is not one gets the reason beside the form, typed value kept.
+    let bad = console.post(&format!("{home}/webhooks"), &[("url", "ftp://x")]);
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("value=\"ftp://x\""), "{}", bad.body);
+    assert!(bad.body.contains("form-error"));
+
+    // Added: the signing secret is shown once, with eye and copy.
+    let added = console.post(
+        &format!("{home}/webhooks"),
+        &[("url", &receiver.url()), ("event", "user.created")],
+    );
+    assert_eq!(added.status, 200, "{}", added.body);
+    let hook = input_value(&added.body, "once-id");
+    let secret = input_value(&added.body, "once-secret");
+    assert!(secret.starts_with("whsec_") && added.body.contains("data-toggle=\"once-secret\""));
+    let listed = console.get(&home);
+    assert!(listed.body.contains("/hooks/roster") && listed.body.contains("Enabled"));
+    assert!(
+        !listed.body.contains("receiver-side"),
+        "the query string is not shown"
+    );
+    assert!(
+        !listed.body.contains(&secret),
+        "the secret is shown once only"
+    );
+
+    // Send test event: the receiver gets a signed message, the page says so.
+    let tested = console.post(&format!("{home}/webhooks/{hook}/test"), &[]);
+    assert_eq!(tested.status, 200);
+    assert!(
+        tested
+            .body
+            .contains("Test event delivered: the receiver answered 200."),
+        "{}",
+        tested.body
+    );
+    let got = receiver.wait_for(1);
+    assert_signed(&got[0], &secret);
+    assert_eq!(got[0].json()["type"], "webhook.test");
+
+    // Events flow; the delivery log shows each attempt.
+    scim.create("/Users", &user("alice@acme.test"));
+    let got = receiver.wait_for(2);
+    assert_eq!(got[1].json()["type"], "user.created");
+    let log = console.get(&format!("{home}/webhooks/{hook}"));
+    assert_eq!(log.status, 200);
+    assert!(log.body.contains("webhook.test") && log.body.contains("user.created"));
+    assert!(log.body.contains("thanks"), "the response excerpt is shown");
+
+    // The receiver fails: after the schedule the endpoint is disabled, with a notice.
+    receiver.status.store(500, Ordering::Release);
+    scim.create("/Users", &user("bob@acme.test"));
+    let page = wait_page(&console, &home, |b| b.contains("Disabled after failures"));
+    assert!(
+        page.contains("was disabled:") && page.contains("HTTP 500"),
+        "{page}"
+    );
+    assert!(page.contains(">Retry<"));
+
+    // Retry once the receiver is back: the waiting event arrives.
+    receiver.status.store(200, Ordering::Release);
+    let retried = console.post(&format!("{home}/webhooks/{hook}/enable"), &[]);
+    assert_eq!(retried.status, 303);
+    let got = receiver.wait_for(3);
+    assert_eq!(got[2].json()["data"]["resource"]["type"], "User");
+    assert_signed(&got[2], &secret);
+
+    // Disable, then delete.
+    assert_eq!(
+        console
+            .post(&format!("{home}/webhooks/{hook}/disable"), &[])
+            .status,
+        303
+    );
+    let page = console.get(&home);
+    assert!(page.body.contains(">Disabled<") && page.body.contains(">Enable<"));
+    assert_eq!(
+        console
+            .post(&format!("{home}/webhooks/{hook}/delete"), &[])
+            .status,
+        303
+    );
+    assert!(console.get(&home).body.contains("No webhook endpoints yet"));
+    assert_eq!(console.get(&format!("{home}/webhooks/{hook}")).status, 404);
+    let audit = ok(&data, &["audit", "--tenant", &slug, "--limit", "100"]);
+    for action in [
+        "webhook.created",
+        "webhook.tested",
+        "webhook.enabled",
+        "webhook.disabled",
+        "webhook.removed",
+    ] {
+        assert!(audit.contains(action), "{action} missing");
+    }
+    assert!(!audit.contains(&secret) && !server.log_text().contains(&secret));
+}

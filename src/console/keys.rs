@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 
-use super::{Admin, blocking, csrf_input, layout, page};
+use super::{Admin, blocking, csrf_input, layout, page, settings_tabs};
 use crate::directory::DekState;
 use crate::directory::{Directory, KeyStatus, RotationReport};
 
@@ -29,9 +29,7 @@ fn keys_page(
         Some(admin),
         html! {
             h1 { "Integration Configuration" }
-            nav.tabs aria-label="Integration Configuration" {
-                a href="/admin/settings/keys" aria-current="page" { "Rotate Encryption Keys" }
-            }
+            (settings_tabs("keys"))
             @if let Some(r) = report {
                 p.notice role="status" {
                     "Encryption key rotated: " (r.resealed) " secret(s) re-encrypted with data key " (r.new_key_id) "."

@@ -8,11 +8,13 @@
 // Handlers return a finished page as their early exit; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod apps;
 pub mod assets;
 pub mod auth;
 pub mod idp;
 pub mod keys;
 pub mod people;
+pub mod reference;
 pub mod tenants;
 
 use actix_web::body::MessageBody;
@@ -42,7 +44,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::configure)
             .configure(tenants::configure)
             .configure(people::configure)
-            .configure(keys::configure),
+            .configure(keys::configure)
+            .configure(apps::configure)
+            .configure(reference::configure),
     );
 }
 
@@ -180,10 +184,32 @@ const NAV: &[NavItem] = &[
         label: "Tenants",
     },
     NavItem {
-        href: "/admin/settings/keys",
+        href: "/admin/settings/api",
         label: "Integration Configuration",
     },
 ];
+
+/// The screens under Integration Configuration, in the seed's order.
+const SETTINGS_TABS: &[(&str, &str, &str)] = &[
+    ("api", "/admin/settings/api", "Open API Configuration"),
+    ("keys", "/admin/settings/keys", "Rotate Encryption Keys"),
+    (
+        "reference",
+        "/admin/settings/api-reference",
+        "API reference",
+    ),
+];
+
+/// The tabs of Integration Configuration, `active` marked.
+pub fn settings_tabs(active: &str) -> Markup {
+    html! {
+        nav.tabs aria-label="Integration Configuration" {
+            @for (key, href, label) in SETTINGS_TABS {
+                a href=(href) aria-current=[(*key == active).then_some("page")] { (label) }
+            }
+        }
+    }
+}
 
 /// The page frame: header, menu, main.
 pub fn layout(title: &str, admin: Option<&Admin>, body: Markup) -> Markup {

@@ -28,6 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(set_active),
         )
         .route("/tenants/{slug}/groups", web::get().to(groups))
+        .route("/tenants/{slug}/groups/{id}", web::get().to(group_detail))
+        .route(
+            "/tenants/{slug}/groups/{id}/permissions",
+            web::post().to(set_permission),
+        )
         .route("/tenants/{slug}/log", web::get().to(log));
 }
 
@@ -420,7 +425,7 @@ async fn groups(
                         @for r in &rows {
                             @let deleted = r["meta"]["deleted"].is_string();
                             tr {
-                                td { (r["displayName"].as_str().unwrap_or("")) }
+                                td { a href=(format!("{base}/{}", r["id"].as_str().unwrap_or(""))) { (r["displayName"].as_str().unwrap_or("")) } }
                                 td { code { (r["id"].as_str().unwrap_or("")) } }
                                 td { @if deleted { span.badge.gone { "Deleted by IdP" } } @else { span.badge.ok { "Active" } } }
                                 td { (r["meta"]["lastModified"].as_str().unwrap_or("")) }
@@ -436,6 +441,161 @@ async fn groups(
         StatusCode::OK,
         tenant_frame(&admin, &data.tenant, "groups", body),
     )
+}
+
+/// Members listed on a group's page (the rest are counted).
+const MEMBERS_SHOWN: usize = 100;
+
+async fn group_detail(
+    admin: Admin,
+    dir: web::Data<Directory>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (slug, id) = path.into_inner();
+    group_page(&admin, dir, slug, id, None, StatusCode::OK).await
+}
+
+async fn group_page(
+    admin: &Admin,
+    dir: web::Data<Directory>,
+    slug: String,
+    id: String,
+    error: Option<(String, String)>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (s, i) = (slug.clone(), id.clone());
+    let loaded = blocking(move || {
+        let tenant = dir.tenant(&s)?;
+        let ctx = dir.console_scim_context(&tenant);
+        let (group, _) = dir
+            .console_resource(&ctx, ResourceKind::Group, &i)
+            .map_err(DirectoryError::from)?;
+        let permissions = dir
+            .roles_of(&tenant)?
+            .into_iter()
+            .find(|r| r.group_id == i)
+            .map(|r| r.permissions)
+            .unwrap_or_default();
+        let shown: Vec<&str> = group["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(MEMBERS_SHOWN)
+            .filter_map(|m| m["value"].as_str())
+            .collect();
+        let names = dir.user_names(&tenant, &shown)?;
+        let shown: Vec<(String, String)> = shown.iter().map(|s| s.to_string()).zip(names).collect();
+        Ok((tenant, group, permissions, shown))
+    })
+    .await;
+    let (tenant, group, permissions, shown) = match loaded {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let name = group["displayName"].as_str().unwrap_or("");
+    let deleted = group["meta"]["deleted"].is_string();
+    let members = group["members"].as_array().cloned().unwrap_or_default();
+    let action = format!("/admin/tenants/{slug}/groups/{id}/permissions");
+    let (draft, message) = error.unwrap_or_default();
+    let body = html! {
+        p.crumbs { a href=(format!("/admin/tenants/{slug}/groups")) { "Groups" } " / " (name) }
+        section.card {
+            h2 { (name) " " @if deleted { span.badge.gone { "Deleted by IdP" } } @else { span.badge.ok { "Active" } } }
+            dl.facts {
+                dt { "Id" } dd { code { (id) } }
+                @if let Some(x) = group["externalId"].as_str() { dt { "External id" } dd { code { (x) } } }
+                dt { "Members" } dd { (members.len()) }
+                dt { "Last change" } dd { (group["meta"]["lastModified"].as_str().unwrap_or("")) }
+            }
+        }
+        section.card {
+            h2 { "Role permissions" }
+            p.hint { "Every group is a role. Applications read a user's effective permissions (the union over their groups, none while deactivated) from the Open API; changes apply at once." }
+            @if permissions.is_empty() {
+                p.empty { "No permissions on this role yet." }
+            } @else {
+                ul.chips {
+                    @for p in &permissions {
+                        li {
+                            code { (p) }
+                            form.inline-form method="post" action=(action) {
+                                (csrf_input(admin))
+                                input type="hidden" name="permission" value=(p);
+                                input type="hidden" name="grant" value="false";
+                                button type="submit" aria-label=(format!("Remove {p}")) { "Remove" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !deleted {
+                @if !message.is_empty() { p.form-error role="alert" { (message) } }
+                form method="post" action=(action) {
+                    (csrf_input(admin))
+                    input type="hidden" name="grant" value="true";
+                    (super::field("Permission", "permission", "text", &draft, None))
+                    button.primary type="submit" { "Add permission" }
+                }
+            }
+        }
+        section.card {
+            h2 { "Members" }
+            @if members.is_empty() {
+                p.empty { "No members." }
+            } @else {
+                ul {
+                    @for (member, name) in &shown {
+                        li { a href=(format!("/admin/tenants/{slug}/users/{member}")) { (if name.is_empty() { member } else { name }) } " " code { (member) } }
+                    }
+                }
+                @if members.len() > MEMBERS_SHOWN {
+                    p.muted { "and " (members.len() - MEMBERS_SHOWN) " more." }
+                }
+            }
+        }
+    };
+    page(status, tenant_frame(admin, &tenant, "groups", body))
+}
+
+async fn set_permission(
+    admin: Admin,
+    dir: web::Data<Directory>,
+    path: web::Path<(String, String)>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let csrf = form.get("csrf").cloned().unwrap_or_default();
+    if let Err(resp) = admin.check_csrf(&csrf) {
+        return resp;
+    }
+    let (slug, id) = path.into_inner();
+    let permission = form.get("permission").cloned().unwrap_or_default();
+    let grant = form.get("grant").is_some_and(|g| g == "true");
+    let (d, s, i, p, actor) = (
+        dir.clone(),
+        slug.clone(),
+        id.clone(),
+        permission.clone(),
+        admin.actor(),
+    );
+    let done =
+        crate::plumbing::blocking::block(move || d.set_role_permission(&s, &i, &p, grant, &actor))
+            .await;
+    match done {
+        Ok(Ok(_)) => redirect(&format!("/admin/tenants/{slug}/groups/{id}")),
+        Ok(Err(DirectoryError::Invalid(m))) => {
+            group_page(
+                &admin,
+                dir,
+                slug,
+                id,
+                Some((permission, m)),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Ok(Err(e)) => super::directory_error(e),
+        Err(_) => super::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
+    }
 }
 
 fn log_row(r: &AuditRecord) -> Markup {

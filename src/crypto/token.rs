@@ -66,8 +66,12 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// A non-secret hint of a token for display: prefix and last four characters.
+/// A non-secret hint of a token for display: its prefix (up to the first
+/// `_`) and last four characters.
 pub fn token_hint(token: &str) -> String {
+    let prefix = token
+        .split_once('_')
+        .map_or(TOKEN_PREFIX.to_string(), |(p, _)| format!("{p}_"));
     let tail: String = token
         .chars()
         .rev()
@@ -76,7 +80,7 @@ pub fn token_hint(token: &str) -> String {
         .into_iter()
         .rev()
         .collect();
-    format!("{TOKEN_PREFIX}…{tail}")
+    format!("{prefix}…{tail}")
 }
 
 #[cfg(test)]
@@ -105,5 +109,6 @@ mod tests {
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"ab"));
         assert_eq!(token_hint("rst_abcdefgh"), "rst_…efgh");
+        assert_eq!(token_hint("rcs_abcdefgh"), "rcs_…efgh");
     }
 }

@@ -137,6 +137,16 @@ fn tenant_of_client(client_id: &str) -> Option<u64> {
         .ok()
 }
 
+fn valid_name(name: &str) -> Result<String, DirectoryError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(DirectoryError::Invalid(
+            "the name must be 1-100 printable characters".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
 fn new_secret() -> Zeroizing<String> {
     Zeroizing::new(format!("rcs_{}", generate_secret().as_str()))
 }
@@ -161,12 +171,8 @@ impl Directory {
         scopes: &str,
         actor: &str,
     ) -> Result<NewAppClient, DirectoryError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(DirectoryError::Invalid(
-                "the name must be 1-100 printable characters".into(),
-            ));
-        }
+        let name = valid_name(name)?;
+        let name = name.as_str();
         let scopes = parse_scopes(scopes)?;
         self.store.write(|tx| {
             let tenant = tenants::require(tx, slug)?;
@@ -209,6 +215,39 @@ impl Directory {
     /// A tenant's API clients (never their secrets).
     pub fn apps(&self, slug: &str) -> Result<Vec<CredentialRecord>, DirectoryError> {
         self.credentials_of_kind(slug, CredentialKind::App)
+    }
+
+    /// Renames a client or changes its scopes; a scope taken away stops
+    /// working at once, also for access tokens already issued.
+    pub fn update_app(
+        &self,
+        slug: &str,
+        client_id: &str,
+        name: &str,
+        scopes: &str,
+        actor: &str,
+    ) -> Result<CredentialRecord, DirectoryError> {
+        let name = valid_name(name)?;
+        let scopes = parse_scopes(scopes)?;
+        self.store.write(|tx| {
+            let tenant = tenants::require(tx, slug)?;
+            let mut record = find_app(&tx.view(), tenant.id, client_id)?
+                .ok_or_else(|| DirectoryError::NotFound(format!("no API client {client_id}")))?;
+            record.name = Some(name.clone());
+            record.scopes = scopes.clone();
+            record.updated = crate::now_unix();
+            tx.put_credential(&record)?;
+            tx.append_audit(&audit_row(
+                Some(tenant.id),
+                actor,
+                "app.updated",
+                Some(format!(
+                    "client {client_id} ({name}); scopes {}",
+                    scopes.join(" ")
+                )),
+            ))?;
+            Ok(record)
+        })
     }
 
     /// A new secret for a client; the old one stops now or after `grace_minutes`.
@@ -363,19 +402,22 @@ impl Directory {
             return Ok(None);
         }
         let view = self.store.read()?;
-        if view
-            .credential(grant.tenant, &grant.credential_id)?
-            .is_none()
-        {
+        let Some(client) = view.credential(grant.tenant, &grant.credential_id)? else {
             return Ok(None);
-        }
+        };
         let Some(tenant) = view.tenant(grant.tenant)? else {
             return Ok(None);
         };
+        // A scope taken from the client since stops working at once.
+        let scopes = grant
+            .scopes
+            .into_iter()
+            .filter(|s| client.scopes.contains(s))
+            .collect();
         Ok(Some(AppPrincipal {
             tenant,
             client_id: grant.client_id,
-            scopes: grant.scopes,
+            scopes,
         }))
     }
 }

@@ -1053,6 +1053,23 @@ impl Directory {
         Ok((body, history))
     }
 
+    /// The userNames of users by id, for lists of members (a gone user: "").
+    pub fn user_names(
+        &self,
+        tenant: &crate::store::records::TenantRecord,
+        ids: &[&str],
+    ) -> Result<Vec<String>, DirectoryError> {
+        let view = self.store.read()?;
+        ids.iter()
+            .map(|id| {
+                Ok(view
+                    .resource(Kind::User, tenant.id, id)?
+                    .and_then(|r| r.data.get("userName")?.as_str().map(str::to_string))
+                    .unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// Unfiltered lists in id order, or sorted by the unique name, read only
     /// their page in index order (skipped rows are not decoded). `None` when the
     /// query needs the general path.

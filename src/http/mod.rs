@@ -184,6 +184,9 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
     let login_throttle = web::Data::new(crate::plumbing::throttle::LoginThrottle::default());
     let setup = web::Data::new(crate::console::auth::SetupToken::default());
     let setup_for_app = setup.clone();
+    let api_document = web::Data::new(crate::console::reference::ApiDocument(
+        api::openapi_document(&dir.public_base()),
+    ));
     let body_limit = config.body_limit;
     let server = HttpServer::new(move || {
         App::new()
@@ -192,6 +195,7 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
             .app_data(metrics.clone())
             .app_data(login_throttle.clone())
             .app_data(setup_for_app.clone())
+            .app_data(api_document.clone())
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::Data::new(scim::BodyLimit(body_limit)))
             .app_data(web::JsonConfig::default().limit(body_limit))

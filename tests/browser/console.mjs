@@ -2,10 +2,12 @@
 // Usage: node console.mjs <base-url> <setup-url> <artifact-dir>
 // Exits non-zero on the first failed expectation; screenshots go to <artifact-dir>.
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const [base, setupUrl, artifacts] = process.argv.slice(2);
+// A fresh folder: a screenshot left by an earlier run proves nothing.
+rmSync(artifacts, { recursive: true, force: true });
 mkdirSync(artifacts, { recursive: true });
 
 const browser = await chromium.launch({
@@ -207,8 +209,47 @@ try {
   assert.equal(await scim("GET", "/Users", `Bearer ${token2}`), 403);
   await snap("scim-deactivated");
 
-  step("rotate encryption keys");
+  step("open api configuration: an API client, its secret shown once");
   await page.getByRole("link", { name: "Integration Configuration" }).click();
+  await page.getByRole("heading", { name: "Open API Configuration" }).waitFor();
+  await page.fill("#f-name", "HR portal");
+  await page.getByRole("button", { name: "Create client" }).click();
+  const once = page.locator("#secret-dialog");
+  await once.waitFor();
+  assert.match(await once.textContent(), /will not be shown again/);
+  const appId = await page.inputValue("#once-id");
+  const appSecret = await page.inputValue("#once-secret");
+  assert.equal(await page.locator("#once-secret").getAttribute("type"), "password");
+  await once.getByRole("button", { name: "Show or hide the Client Secret Key" }).click();
+  await page.waitForFunction(() => document.querySelector("#once-secret").type === "text");
+  assert.equal(await copyVia(once.getByRole("button", { name: "Copy Client Secret Key" })), appSecret);
+  await snap("api-client-created");
+  await once.getByRole("button", { name: "Done" }).click();
+  const tokenRes = await fetch(`${base}/oauth/token`, {
+    method: "POST",
+    headers: { Authorization: basic(appId, appSecret), "Content-Type": "application/x-www-form-urlencoded" },
+    body: "grant_type=client_credentials",
+  });
+  assert.equal(tokenRes.status, 200);
+  const { access_token: appToken } = await tokenRes.json();
+  const users = await fetch(`${base}/api/v1/users`, { headers: { Authorization: `Bearer ${appToken}` } });
+  assert.equal(users.status, 200);
+  assert.match(JSON.stringify(await users.json()), /test.user@okta.local/);
+
+  step("open api configuration: Edit, Cancel, Save");
+  await page.getByRole("link", { name: "Edit HR portal" }).click();
+  await page.getByRole("link", { name: "Cancel" }).waitFor();
+  await page.fill("#f-name", "HR directory");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator(".notice", { hasText: "Saved HR directory." }).waitFor();
+  await snap("api-client-saved");
+
+  step("api reference");
+  await page.getByRole("link", { name: "API reference" }).first().click();
+  await page.getByRole("heading", { name: "GET /api/v1/users/{id}/permissions" }).waitFor();
+
+  step("rotate encryption keys");
+  await page.getByRole("link", { name: "Rotate Encryption Keys" }).click();
   assert.equal((await page.textContent("#last-rotated")).trim(), "never");
   await page.getByRole("button", { name: "Rotate Encryption Key" }).click();
   await page.locator("#rotate-confirm").getByRole("button", { name: "Rotate Encryption Key" }).click();

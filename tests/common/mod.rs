@@ -436,3 +436,82 @@ pub fn enc(s: &str) -> String {
     }
     out
 }
+
+/// The Content-Type of a form post.
+pub const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+/// A console password the policy accepts.
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+
+/// The session cookie a login answer sets (`name=value`).
+pub fn cookie_of(resp: &Resp) -> String {
+    let set = resp.header("set-cookie").expect("a session cookie");
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token of the first form on a console page.
+pub fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// An admin signed in to a server's console.
+pub struct Console {
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Console {
+    /// Creates admin `username` with the CLI and signs in with its password.
+    pub fn sign_in(server: &Server, username: &str) -> Console {
+        let out = roster_in(
+            &server.data_dir,
+            &["admin", "create", "--username", username],
+            &[],
+            Some(PASSWORD),
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let login = request(
+            "POST",
+            &format!("{}/admin/login", server.base),
+            &[FORM],
+            Some(&format!("username={username}&password={PASSWORD}")),
+        );
+        assert_eq!(login.status, 303, "{}", login.body);
+        let cookie = cookie_of(&login);
+        let home = request(
+            "GET",
+            &format!("{}/admin/tenants", server.base),
+            &[("Cookie", &cookie)],
+            None,
+        );
+        Console {
+            base: server.base.clone(),
+            csrf: csrf_in(&home.body),
+            cookie,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request(
+            "GET",
+            &format!("{}{path}", self.base),
+            &[("Cookie", &self.cookie)],
+            None,
+        )
+    }
+
+    /// Posts a form with the session's CSRF token added.
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let mut body = format!("csrf={}", enc(&self.csrf));
+        for (k, v) in fields {
+            body.push_str(&format!("&{}={}", enc(k), enc(v)));
+        }
+        request(
+            "POST",
+            &format!("{}{path}", self.base),
+            &[FORM, ("Cookie", &self.cookie)],
+            Some(&body),
+        )
+    }
+}
