@@ -45,6 +45,8 @@ pub struct Config {
     pub group_commit: bool,
     /// Most write requests one durable commit carries.
     pub group_commit_max_batch: usize,
+    /// Journal size at which it is synced into the store file and restarted.
+    pub journal_checkpoint_bytes: u64,
     /// Seconds an application's access token from `/oauth/token` lasts.
     pub access_token_lifetime: i64,
     /// How long change events are kept.
@@ -97,7 +99,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "listen",
     "data_dir",
     "public_url",
@@ -107,6 +109,7 @@ const KEYS: [&str; 13] = [
     "metrics_token_file",
     "group_commit",
     "group_commit_max_batch",
+    "journal_checkpoint_bytes",
     "access_token_lifetime",
     "event_retention",
     "webhook_retry_schedule",
@@ -125,6 +128,7 @@ impl Default for Config {
             metrics_token_file: None,
             group_commit: true,
             group_commit_max_batch: crate::store::DEFAULT_BATCH,
+            journal_checkpoint_bytes: crate::store::DEFAULT_CHECKPOINT_BYTES,
             access_token_lifetime: 15 * 60,
             event_retention: Duration::from_secs(30 * 86_400),
             webhook_retry_schedule: DEFAULT_RETRY_SCHEDULE
@@ -314,6 +318,16 @@ impl Config {
                     )));
                 }
             },
+            "journal_checkpoint_bytes" => match count_of(&value) {
+                Some(n) if (MIN_CHECKPOINT_BYTES..=MAX_CHECKPOINT_BYTES).contains(&(n as u64)) => {
+                    self.journal_checkpoint_bytes = n as u64
+                }
+                _ => {
+                    return Err(fail(format!(
+                        "expected a number of bytes between {MIN_CHECKPOINT_BYTES} and {MAX_CHECKPOINT_BYTES}, got {value}"
+                    )));
+                }
+            },
             "access_token_lifetime" => match count_of(&value) {
                 Some(n) if (1..=86_400).contains(&n) => self.access_token_lifetime = n as i64,
                 _ => {
@@ -424,6 +438,10 @@ impl Config {
                 self.group_commit_max_batch.to_string(),
             ),
             (
+                "journal_checkpoint_bytes",
+                self.journal_checkpoint_bytes.to_string(),
+            ),
+            (
                 "access_token_lifetime",
                 self.access_token_lifetime.to_string(),
             ),
@@ -469,6 +487,10 @@ impl Config {
 
 /// Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h six
 /// times: about 2.8 days of attempts before an endpoint is disabled.
+/// Bounds of `journal_checkpoint_bytes`: small values are for crash tests.
+const MIN_CHECKPOINT_BYTES: u64 = 64 * 1024;
+const MAX_CHECKPOINT_BYTES: u64 = 1 << 32;
+
 const DEFAULT_RETRY_SCHEDULE: [u64; 11] = [
     5, 300, 1800, 7200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 36_000,
 ];

@@ -176,7 +176,11 @@ impl Directory {
     /// Prepares the data dir, opens the store (migrating it) and loads the keys.
     pub fn open(config: &Config) -> Result<Directory, DirectoryError> {
         prepare_data_dir(&config.data_dir)?;
-        let store = Store::open_with(&config.store_path(), config.write_batch())?;
+        let store = Store::open_with(
+            &config.store_path(),
+            config.write_batch(),
+            config.journal_checkpoint_bytes,
+        )?;
         let location =
             MasterKeyLocation::resolve(config.master_key_file.as_deref(), &config.data_dir);
         let keys = keys::load(&store, location)?;

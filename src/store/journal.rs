@@ -33,7 +33,8 @@ use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 use sha2::{Digest, Sha256};
 
-/// Past this size the log is synced into the store file and started over.
+/// Past this size (by default) the log is synced into the store file and
+/// started over.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 
 const MAGIC: &[u8; 8] = b"RSTRJNL1";
@@ -220,6 +221,8 @@ pub struct Journaled {
     /// Held by syncs (redb's committing thread) and nothing else: writes and
     /// reads only take the overlay's lock, briefly.
     log: Mutex<Log>,
+    /// Log size that makes a checkpoint due.
+    checkpoint_bytes: u64,
 }
 
 impl Journaled {
@@ -281,7 +284,14 @@ impl Journaled {
             store_file,
             overlay: RwLock::new(overlay),
             log: Mutex::new(log),
+            checkpoint_bytes: CHECKPOINT_BYTES,
         })
+    }
+
+    /// Makes a checkpoint due at `bytes` of log instead of `CHECKPOINT_BYTES`.
+    pub fn with_checkpoint_bytes(mut self, bytes: u64) -> Journaled {
+        self.checkpoint_bytes = bytes.max(RECORDS_START + LOG_BLOCK as u64);
+        self
     }
 
     fn overlay(&self) -> RwLockReadGuard<'_, Overlay> {
@@ -368,7 +378,7 @@ impl Journaled {
             }
             overlay.unwritten.bytes >= UNWRITTEN_BYTES
         };
-        let checkpoint_due = log.end >= CHECKPOINT_BYTES;
+        let checkpoint_due = log.end >= self.checkpoint_bytes;
         if write_out
             && !checkpoint_due
             && let Err(e) = self.write_unwritten()

@@ -25,6 +25,8 @@ use snapshot::Snapshot;
 
 /// Write requests one durable commit may carry unless configured otherwise.
 pub const DEFAULT_BATCH: usize = 64;
+/// Journal size at which it is synced into the store file, by default.
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = journal::CHECKPOINT_BYTES;
 
 /// redb's own page cache.
 const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
@@ -217,13 +219,18 @@ macro_rules! with_table {
 impl Store {
     /// Opens (or creates) the store file with group commit on (`DEFAULT_BATCH`).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with(path, DEFAULT_BATCH)
+        Store::open_with(path, DEFAULT_BATCH, DEFAULT_CHECKPOINT_BYTES)
     }
 
     /// Opens (or creates) the store file and runs pending migrations.
     /// `max_batch` is how many write requests one durable commit may carry;
     /// 1 turns group commit off (one transaction per request).
-    pub fn open_with(path: &Path, max_batch: usize) -> Result<Store, StoreError> {
+    /// `checkpoint_bytes` is the journal size that makes a checkpoint due.
+    pub fn open_with(
+        path: &Path,
+        max_batch: usize,
+        checkpoint_bytes: u64,
+    ) -> Result<Store, StoreError> {
         let file = journal::open_read_write(path)
             .map_err(|e| StoreError::Storage(format!("cannot open {}: {e}", path.display())))?;
         let backend = journal::Journaled::open(path, file).map_err(|e| {
@@ -243,7 +250,8 @@ impl Store {
                     journal.display()
                 ))
             }
-        })?;
+        })?
+        .with_checkpoint_bytes(checkpoint_bytes);
         // redb's default page cache is 1 GiB; the kernel's page cache holds the
         // file as well, so a small one keeps the resident size small at little cost.
         let db = Database::builder()
@@ -1679,7 +1687,9 @@ mod tests {
     #[test]
     fn group_commit_isolates_failures_and_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(Store::open_with(&dir.path().join("s.redb"), 16).unwrap());
+        let store = std::sync::Arc::new(
+            Store::open_with(&dir.path().join("s.redb"), 16, DEFAULT_CHECKPOINT_BYTES).unwrap(),
+        );
         let threads: Vec<_> = (0..32u64)
             .map(|i| {
                 let store = store.clone();
@@ -1729,7 +1739,8 @@ mod tests {
     fn queued_writes_share_batches_and_stay_isolated() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
-        let store = std::sync::Arc::new(Store::open_with(&path, 16).unwrap());
+        let store =
+            std::sync::Arc::new(Store::open_with(&path, 16, DEFAULT_CHECKPOINT_BYTES).unwrap());
         let direct: Vec<_> = (0..4u64)
             .map(|i| {
                 let store = store.clone();
@@ -1805,7 +1816,7 @@ mod tests {
     fn queued_writes_from_a_runtime_are_answered_on_its_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
-        let store = Store::open_with(&path, 16).unwrap();
+        let store = Store::open_with(&path, 16, DEFAULT_CHECKPOINT_BYTES).unwrap();
         let mut expected = Vec::new();
         for round in 0..2u64 {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -1876,7 +1887,9 @@ mod tests {
     #[test]
     fn one_request_per_commit_when_batching_is_off() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(Store::open_with(&dir.path().join("s.redb"), 1).unwrap());
+        let store = std::sync::Arc::new(
+            Store::open_with(&dir.path().join("s.redb"), 1, DEFAULT_CHECKPOINT_BYTES).unwrap(),
+        );
         let (commits_before, _) = store.write_stats();
         let threads: Vec<_> = (0..8u64)
             .map(|i| {

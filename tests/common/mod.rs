@@ -329,6 +329,16 @@ pub fn temp_data_dir() -> (tempfile::TempDir, PathBuf) {
 
 /// Any request: method, URL, extra headers, optional body (sent as application/scim+json).
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
+    try_request(method, url, headers, body).expect("http request")
+}
+
+/// Like `request`, but a failure to connect or read the answer is an `Err`.
+pub fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<Resp, String> {
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
@@ -345,7 +355,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         }
         None => agent().run(builder.body(()).unwrap()),
     };
-    into_resp(resp.expect("http request"))
+    resp.map(into_resp).map_err(|e| e.to_string())
 }
 
 /// A SCIM client for one tenant.
