@@ -566,3 +566,258 @@ fn acknowledged_writes_survive_sigkill() {
     );
     assert!(acked > 0, "no write was acknowledged");
 }
+
+/// Spawns a CLI command on `data` and SIGKILLs it after `delay` (if it is
+/// still running); true when it had finished by itself.
+fn run_killed(data: &std::path::Path, args: &[&str], delay: Duration) -> bool {
+    let mut child = roster_command(data.parent().unwrap())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().unwrap().success()
+}
+
+fn timed(data: &std::path::Path, args: &[&str]) -> u64 {
+    let started = Instant::now();
+    ok(data, args);
+    started.elapsed().as_millis() as u64 + 10
+}
+
+fn copy_key(from: &std::path::Path, to_dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to_dir).unwrap();
+    let to = to_dir.join("master.key");
+    std::fs::copy(from, &to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+const TENANTS: usize = 2000;
+
+fn assert_intact(data: &std::path::Path, what: &str) {
+    let check = roster(data, &["check"]);
+    assert_eq!(check.code, 0, "{what}: {}", check.stderr);
+    assert!(
+        check
+            .stdout
+            .contains(&format!("{TENANTS} sealed secret(s) open")),
+        "{what}: {}",
+        check.stdout
+    );
+}
+
+#[test]
+fn kills_during_master_key_rotation_backup_and_restore_leave_a_usable_store() {
+    let (tmp, data) = temp_data_dir();
+    {
+        let config = roster::config::Config {
+            data_dir: data.clone(),
+            ..roster::config::Config::default()
+        };
+        let dir = roster::directory::Directory::open(&config).unwrap();
+        dir.create_tenants_bulk("Crash", TENANTS, "test").unwrap();
+    }
+    assert_intact(&data, "setup");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
+    let rounds = 4;
+
+    // rotate-master: the store opens with whichever key the kill left, every secret too.
+    let key_file = |n: u32| {
+        let f = tmp.path().join(format!("new-{n}.key"));
+        roster::crypto::MasterKey::random().create_file(&f).unwrap();
+        f
+    };
+    let first = key_file(0);
+    let span = timed(
+        &data,
+        &[
+            "keys",
+            "rotate-master",
+            "--new-key-file",
+            first.to_str().unwrap(),
+        ],
+    );
+    for round in 1..=rounds {
+        let f = key_file(round);
+        let delay = Duration::from_millis(rng.random_range(0..span));
+        run_killed(
+            &data,
+            &[
+                "keys",
+                "rotate-master",
+                "--new-key-file",
+                f.to_str().unwrap(),
+            ],
+            delay,
+        );
+        assert_intact(&data, &format!("rotate-master round {round}"));
+    }
+
+    // backup: a killed backup leaves the store as it was and no file that restores half.
+    let server = Server::start(&data);
+    let file = tmp.path().join("backup.redb");
+    let span = timed(&data, &["backup", "--out", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    for round in 0..rounds {
+        let out = tmp.path().join(format!("killed-{round}.redb"));
+        let delay = Duration::from_millis(rng.random_range(0..span));
+        run_killed(&data, &["backup", "--out", out.to_str().unwrap()], delay);
+        if out.exists() {
+            let target = tmp.path().join(format!("from-killed-{round}"));
+            let restored = roster(&target, &["restore", out.to_str().unwrap()]);
+            assert_eq!(
+                restored.code, 0,
+                "a finished backup restores: {}",
+                restored.stderr
+            );
+            copy_key(&data.join("master.key"), &target);
+            assert_intact(&target, &format!("backup round {round}"));
+        }
+    }
+    assert!(server.stop().success());
+    assert_intact(&data, "after killed backups");
+
+    // restore: a killed restore leaves nothing the server would serve, or the whole store.
+    ok(&data, &["backup", "--out", file.to_str().unwrap()]);
+    let span = timed(
+        &tmp.path().join("timed-restore"),
+        &["restore", file.to_str().unwrap()],
+    );
+    for round in 0..rounds {
+        let target = tmp.path().join(format!("restore-{round}"));
+        let delay = Duration::from_millis(rng.random_range(0..span));
+        let finished = run_killed(&target, &["restore", file.to_str().unwrap()], delay);
+        copy_key(&data.join("master.key"), &target);
+        if target.join("roster.redb").exists() {
+            assert_intact(
+                &target,
+                &format!("restore round {round} (finished: {finished})"),
+            );
+        } else {
+            // Nothing usable was left: the restore can simply be run again.
+            let again = roster(&target, &["restore", file.to_str().unwrap()]);
+            assert_eq!(again.code, 0, "round {round}: {}", again.stderr);
+            assert_intact(&target, &format!("restore round {round}, run again"));
+        }
+    }
+}
+
+fn flip_byte(path: &std::path::Path, offset: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset).unwrap();
+    f.write_all_at(&[b[0] ^ 0x5a], offset).unwrap();
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn damaged_store_and_journal_files_are_refused_at_start_naming_the_file() {
+    let (tmp, data) = temp_data_dir();
+    for i in 0..40 {
+        ok(
+            &data,
+            &["tenant", "create", "--name", &format!("Tenant {i}")],
+        );
+    }
+    let listing = ok(&data, &["tenant", "list"]);
+    let pristine = tmp.path().join("pristine");
+    copy_dir(&data, &pristine);
+    let store = data.join("roster.redb");
+    let len = std::fs::metadata(&store).unwrap().len();
+
+    // Truncated: refused, naming the file; nothing is served.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&store)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let refused = Server::launch(&data, Launch::default())
+        .err()
+        .expect("refused");
+    assert_ne!(refused.0, 0);
+    assert!(refused.1.contains("roster.redb"), "{}", refused.1);
+    assert!(!refused.1.contains("panicked"), "{}", refused.1);
+
+    // One flipped byte anywhere: refused with the file named, or (a byte of
+    // free space) served with exactly the data it had.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
+    let mut refused_flips = 0;
+    for _ in 0..24 {
+        copy_dir(&pristine, &data);
+        flip_byte(&store, rng.random_range(0..len));
+        let out = roster(&data, &["tenant", "list"]);
+        if out.code == 0 {
+            assert_eq!(out.stdout, listing, "a damaged store served other data");
+            assert!(ok(&data, &["check"]).starts_with("ok:"));
+        } else {
+            refused_flips += 1;
+            assert!(
+                out.stderr.contains("roster.redb") && !out.stderr.contains("panicked"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+    eprintln!("flipped bytes: {refused_flips} of 24 refused, the rest in unused space");
+
+    // The journal: writes acknowledged by a server killed before a checkpoint.
+    // (Damaged in place: the journal is bound to its store file's identity,
+    // which a copy does not keep.)
+    let killed_server = || {
+        copy_dir(&pristine, &data);
+        let server = Server::start(&data);
+        for i in 0..6 {
+            ok(&data, &["tenant", "create", "--name", &format!("Late {i}")]);
+        }
+        server.kill();
+    };
+    let journal = data.join("roster.redb-journal");
+    // A damaged first record with intact ones after it: refused, not replayed in part.
+    killed_server();
+    flip_byte(&journal, 4096 + 200);
+    let out = roster(&data, &["tenant", "list"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("roster.redb-journal") && out.stderr.contains("journal is damaged"),
+        "{}",
+        out.stderr
+    );
+    // A damaged journal header in front of records: refused as well.
+    killed_server();
+    flip_byte(&journal, 10);
+    let out = roster(&data, &["tenant", "list"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("roster.redb-journal") && out.stderr.contains("header is damaged"),
+        "{}",
+        out.stderr
+    );
+    // Undamaged, the killed server's writes are all there.
+    killed_server();
+    let after = ok(&data, &["tenant", "list"]);
+    assert!(
+        (0..6).all(|i| after.contains(&format!("Late {i}"))),
+        "{after}"
+    );
+}

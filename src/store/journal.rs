@@ -252,6 +252,9 @@ impl Journaled {
                 epoch,
                 replay(&file, epoch, &store_file, written_for == identity)?,
             ),
+            None if first_record_intact(&file)? => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, DamagedHeader));
+            }
             None => (0, 0),
         };
         if replayed > 0 {
@@ -495,6 +498,27 @@ fn read_header(file: &File) -> io::Result<Option<(u64, [u8; IDENTITY_LEN])>> {
     Ok(Some((epoch, identity)))
 }
 
+/// Whether the log holds an intact record (of any epoch) where records start.
+fn first_record_intact(file: &File) -> io::Result<bool> {
+    let len = file.metadata()?.len();
+    let mut head = [0u8; RECORD_HEAD_LEN];
+    if RECORDS_START + RECORD_HEAD_LEN as u64 > len {
+        return Ok(false);
+    }
+    file.read_exact_at(&mut head, RECORDS_START)?;
+    let epoch = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
+    Ok(intact_record_after(file, epoch, RECORDS_START - 1, len)? == Some(RECORDS_START))
+}
+
+/// A header that fails its check in front of intact records: damage, since a
+/// header torn while an epoch started is followed by no record of its own,
+/// and the records of the epoch before cannot be told apart from live ones.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the journal's header is damaged while the journal holds records; refusing to guess which writes it holds: restore from a backup, or, if the server had stopped cleanly, move the journal aside"
+)]
+pub struct DamagedHeader;
+
 /// The header of `epoch` for the store file `identity`.
 fn header(epoch: u64, identity: &[u8; IDENTITY_LEN]) -> [u8; HEADER_LEN] {
     let mut head = [0u8; HEADER_LEN];
@@ -594,6 +618,7 @@ fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<
     let mut head = [0u8; RECORD_HEAD_LEN];
     let mut body = Vec::new();
     let mut applied = 0;
+    let mut complete = true;
     while at + RECORD_HEAD_LEN as u64 <= log_len {
         log.read_exact_at(&mut head, at)?;
         let number = |range: std::ops::Range<usize>| {
@@ -605,14 +630,19 @@ fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<
             magic if magic == RECORD_MAGIC => (record_checksum, true),
             magic if magic == UNPADDED_RECORD_MAGIC => (record_checksum, false),
             magic if magic == SHA256_RECORD_MAGIC => (sha256_record_checksum, false),
-            _ => break,
+            _ => {
+                complete = false;
+                break;
+            }
         };
         if record_epoch != epoch || len > log_len - body_at {
+            complete = false;
             break;
         }
         body.resize(len as usize, 0);
         log.read_exact_at(&mut body, body_at)?;
         if checksum(epoch, &body)[..] != head[24..] {
+            complete = false;
             break;
         }
         if !same_store {
@@ -625,7 +655,50 @@ fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<
             at = at.next_multiple_of(LOG_BLOCK as u64);
         }
     }
+    // A crash can only tear the last record; an intact one of this epoch
+    // after a bad one means the file was damaged, and stopping here would
+    // silently drop acknowledged writes.
+    if !complete && let Some(found) = intact_record_after(log, epoch, at, log_len)? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            DamagedJournal { bad: at, found },
+        ));
+    }
     Ok(applied)
+}
+
+/// The offset of an intact current-format record of `epoch` after `from`.
+fn intact_record_after(log: &File, epoch: u64, from: u64, log_len: u64) -> io::Result<Option<u64>> {
+    let mut head = [0u8; RECORD_HEAD_LEN];
+    let mut body = Vec::new();
+    let mut at = (from + 1).next_multiple_of(LOG_BLOCK as u64);
+    while at + RECORD_HEAD_LEN as u64 <= log_len {
+        log.read_exact_at(&mut head, at)?;
+        let number = |range: std::ops::Range<usize>| {
+            u64::from_le_bytes(head[range].try_into().unwrap_or_default())
+        };
+        let body_at = at + RECORD_HEAD_LEN as u64;
+        let len = number(16..24);
+        if &head[..8] == RECORD_MAGIC && number(8..16) == epoch && len <= log_len - body_at {
+            body.resize(len as usize, 0);
+            log.read_exact_at(&mut body, body_at)?;
+            if record_checksum(epoch, &body)[..] == head[24..] {
+                return Ok(Some(at));
+            }
+        }
+        at += LOG_BLOCK as u64;
+    }
+    Ok(None)
+}
+
+/// A journal record fails its check while a later one is intact.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the journal is damaged: the record at byte {bad} fails its checksum but the one at byte {found} is intact, so replaying would drop acknowledged writes; restore from a backup"
+)]
+pub struct DamagedJournal {
+    bad: u64,
+    found: u64,
 }
 
 /// Applies one record's body to the store file.

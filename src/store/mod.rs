@@ -254,11 +254,20 @@ impl Store {
         .with_checkpoint_bytes(checkpoint_bytes);
         // redb's default page cache is 1 GiB; the kernel's page cache holds the
         // file as well, so a small one keeps the resident size small at little cost.
+        // Every page's checksum is verified at open: a file damaged outside
+        // Roster (a flipped byte, a truncation) is refused, never served.
         let db = Database::builder()
             .set_cache_size(PAGE_CACHE_BYTES)
+            .set_check_integrity_on_open(true)
             .create_with_backend(backend)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(path.into()),
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
+                    StoreError::Storage(format!(
+                        "the store file {} is damaged ({why}); it was not opened: restore it from a backup (roster restore)",
+                        path.display()
+                    ))
+                }
                 other => StoreError::Storage(format!("cannot open {}: {other}", path.display())),
             })?;
         let db = Arc::new(db);
