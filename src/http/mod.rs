@@ -95,6 +95,31 @@ fn tenant_of(path: &str) -> &str {
         .unwrap_or("-")
 }
 
+/// Largest total size of a request's header names and values.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Requests with oversized headers get 431 before any handler sees them.
+async fn limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        let body = serde_json::json!({"schemas": [crate::scim::error::ERROR_SCHEMA], "status": "431",
+            "detail": format!("the request headers exceed {MAX_HEADER_BYTES} bytes")});
+        let resp =
+            HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .content_type(crate::scim::SCIM_MEDIA_TYPE)
+                .body(body.to_string());
+        return Ok(req.into_response(resp));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// One log line per request: method, path (no query), status, latency, tenant.
 /// Headers are never logged, so neither are credentials.
 async fn log_request(
@@ -149,6 +174,8 @@ async fn log_request(
 /// Threads per worker for blocking work (scans, large groups, console and bulk
 /// writes; SCIM writes go to the store's writer thread instead).
 const BLOCKING_THREADS: usize = 32;
+/// Connections one worker serves at once.
+const MAX_CONNECTIONS_PER_WORKER: usize = 4096;
 
 /// Runs the server until SIGINT/SIGTERM, then closes the store cleanly.
 pub fn run(config: Config) -> Result<(), ServeError> {
@@ -205,10 +232,17 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
                     .add((header::X_FRAME_OPTIONS, "DENY"))
                     .add((header::REFERRER_POLICY, "no-referrer")),
             )
+            .wrap(from_fn(limit_headers))
             .wrap(from_fn(log_request))
             .configure(configure)
     })
     .shutdown_timeout(30)
+    // Bounds on connections: a request head must arrive within 5 s (else
+    // 408), an idle keep-alive connection closes after 5 s, and each worker
+    // holds at most this many connections (others wait in the backlog).
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .keep_alive(std::time::Duration::from_secs(5))
+    .max_connections(MAX_CONNECTIONS_PER_WORKER)
     // Blocking work (writes, scans) gets a bounded pool: the default of 512
     // threads per worker would each take allocator arenas that keep freed memory.
     .worker_max_blocking_threads(BLOCKING_THREADS)

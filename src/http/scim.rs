@@ -376,16 +376,33 @@ async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<Value
         .map(|l| l.0)
         .unwrap_or(crate::config::DEFAULT_BODY_LIMIT);
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|_| ScimError::typed(400, "invalidSyntax", "the body could not be read"))?;
-        if body.len() + chunk.len() > limit {
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| {
+                ScimError::typed(400, "invalidSyntax", "the body could not be read")
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(ScimError::new(
+                    413,
+                    format!("the request body exceeds the limit of {limit} bytes"),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    // A client trickling its body holds a connection; it gets this long.
+    match actix_web::rt::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(done) => done?,
+        Err(_) => {
             return Err(ScimError::new(
-                413,
-                format!("the request body exceeds the limit of {limit} bytes"),
+                408,
+                format!(
+                    "the request body did not arrive within {} seconds",
+                    BODY_TIMEOUT.as_secs()
+                ),
             ));
         }
-        body.extend_from_slice(&chunk);
     }
     if body.is_empty() {
         return Err(ScimError::typed(
@@ -394,14 +411,19 @@ async fn read_json(req: &HttpRequest, mut payload: web::Payload) -> Result<Value
             "the request body is empty",
         ));
     }
-    serde_json::from_slice(&body).map_err(|e| {
+    let value = serde_json::from_slice(&body).map_err(|e| {
         ScimError::typed(
             400,
             "invalidSyntax",
             format!("the body is not valid JSON: {e}"),
         )
-    })
+    })?;
+    crate::scim::limits::check_shape(&value)?;
+    Ok(value)
 }
+
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The request body limit, shared with handlers that read the payload themselves.
 #[derive(Clone, Copy, Debug)]

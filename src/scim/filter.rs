@@ -44,7 +44,12 @@ impl fmt::Display for AttrPath {
 impl AttrPath {
     /// Parses `[urn:]name[.sub]`.
     pub fn parse(text: &str) -> Result<AttrPath, String> {
-        let (urn, rest) = if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
+        // `get`: the fifth byte may sit inside a multi-byte character.
+        let is_urn = text.len() > 4
+            && text
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+        let (urn, rest) = if is_urn {
             // The attribute follows the URN's last colon; URNs themselves contain dots ("2.0").
             match text.rfind(':') {
                 Some(i) => (Some(text[..i].to_string()), &text[i + 1..]),
@@ -1029,6 +1034,14 @@ impl Resolver<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_multibyte_character_near_the_start_is_an_error_not_a_panic() {
+        // Found by the `filter` fuzz target: byte 4 fell inside a character.
+        assert!(parse("emf\u{6da}oor)").is_err());
+        assert!(AttrPath::parse("emf\u{6da}oor").is_err());
+        assert!(AttrPath::parse("urn\u{e9}:x").is_err());
+    }
+
     use super::*;
     use serde_json::json;
 

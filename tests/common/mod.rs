@@ -191,6 +191,11 @@ impl Server {
     }
 
     /// SIGKILL: a crash.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn kill(mut self) {
         let mut child = self.child.take().unwrap();
         let _ = child.kill();
