@@ -40,10 +40,30 @@ impl From<DirectoryError> for ScimError {
             DirectoryError::NotFound(m) => ScimError::new(404, m),
             DirectoryError::Conflict(m) => ScimError::typed(409, "uniqueness", m),
             DirectoryError::Invalid(m) => ScimError::typed(400, "invalidValue", m),
+            other if crate::store::write_failure().is_some() => {
+                tracing::error!(error = %other, "write refused: the store cannot write");
+                storage_refusal()
+            }
             other => {
                 tracing::error!(error = %other, "internal error");
                 ScimError::new(500, "internal error; see the server log")
             }
         }
+    }
+}
+
+/// The answer to a write while the store cannot write: 507 when the disk is
+/// full, else 503. Reads keep working; the server restarts itself to resume
+/// writes once the disk takes writes again (`http::storage_watch`).
+pub fn storage_refusal() -> ScimError {
+    match crate::store::write_failure() {
+        Some(crate::store::WriteFailure::DiskFull) => ScimError::new(
+            507,
+            "the data disk is full: this change was not stored; free space on it and Roster resumes writes by itself",
+        ),
+        _ => ScimError::new(
+            503,
+            "the store cannot write to its disk: this change was not stored; see the server log",
+        ),
     }
 }

@@ -107,6 +107,10 @@ fn main() -> ExitCode {
             roster::http::logs::flush();
             return match served {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e @ roster::http::ServeError::RestartForStorage) => {
+                    eprintln!("roster: {e}");
+                    ExitCode::from(roster::http::RESTART_EXIT_CODE)
+                }
                 Err(e) => {
                     eprintln!("roster: {e}");
                     ExitCode::FAILURE

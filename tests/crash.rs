@@ -821,3 +821,145 @@ fn damaged_store_and_journal_files_are_refused_at_start_naming_the_file() {
         "{after}"
     );
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts `size` of tmpfs (needs root); None where mounting is refused.
+    fn mount(path: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).unwrap();
+        let done = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        done.then(|| SmallDisk {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Fills the disk holding `dir` with one file until it is full.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![7u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+#[test]
+fn a_full_disk_refuses_writes_cleanly_and_writes_resume_when_space_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("disk"), "24m") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a tmpfs (run as root) for the full-disk test"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    };
+    let data = disk.path.join("data");
+    let launch = || {
+        Server::launch(
+            &data,
+            Launch {
+                env: vec![("ROSTER_JOURNAL_CHECKPOINT_BYTES", "262144")],
+                // The server's log stays off the small disk.
+                cwd: Some(tmp.path().to_path_buf()),
+                ..Launch::default()
+            },
+        )
+        .expect("server start")
+    };
+    let mut server = launch();
+    let scim = Scim::setup(&server, "Full");
+    let slug = scim.base.rsplit('/').next().unwrap().to_string();
+    let mut acked = Vec::new();
+    for i in 0..30 {
+        acked.push(
+            scim.create("/Users", &user_body(&format!("before-{i}")))["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let filler = fill(&disk.path);
+
+    // Writes now fail: each with a clean SCIM error, never a half-stored user.
+    let mut refused = 0;
+    for i in 0..400 {
+        let r = scim.post("/Users", &user_body(&format!("during-{i}")));
+        match r.status {
+            201 => acked.push(r.json()["id"].as_str().unwrap().to_string()),
+            507 => {
+                assert_eq!(r.json()["status"], "507", "{}", r.body);
+                assert!(r.body.contains("disk is full"), "{}", r.body);
+                refused += 1;
+                if refused >= 5 {
+                    break;
+                }
+            }
+            other => panic!("a write on a full disk got {other}: {}", r.body),
+        }
+    }
+    assert!(refused >= 5, "the disk never filled");
+    // Reads keep working meanwhile.
+    for id in &acked {
+        assert_eq!(scim.get(&format!("/Users/{id}")).status, 200);
+    }
+    assert_eq!(get(&format!("{}/healthz", server.base), None).status, 200);
+
+    // Space returns: the server notices, exits for a restart (as systemd does it).
+    std::fs::remove_file(&filler).unwrap();
+    let status = server
+        .wait_exit(Duration::from_secs(30))
+        .expect("the server exits once the disk takes writes again");
+    assert_eq!(status.code(), Some(75), "{}", server.log_text());
+    assert!(
+        server.log_text().contains("takes writes again"),
+        "{}",
+        server.log_text()
+    );
+    server = launch();
+    let scim = Scim {
+        base: format!("{}/scim/v2/{slug}", server.base),
+        auth: scim.auth.clone(),
+    };
+    for id in &acked {
+        assert_eq!(
+            scim.get(&format!("/Users/{id}")).status,
+            200,
+            "acknowledged {id} lost"
+        );
+    }
+    let listed = scim.get("/Users?count=1000").json();
+    assert_eq!(
+        listed["totalResults"].as_u64().unwrap() as usize,
+        acked.len(),
+        "a refused write was stored"
+    );
+    assert_eq!(scim.post("/Users", &user_body("after")).status, 201);
+    assert!(server.stop().success());
+    assert!(ok(&data, &["check"]).starts_with("ok:"));
+}

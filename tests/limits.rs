@@ -351,3 +351,69 @@ fn every_route_refuses_another_tenants_credentials() {
         );
     }
 }
+
+/// Property: a PATCH is all or nothing. Random lists of valid operations with
+/// at most one bad one anywhere: refused requests leave the user exactly as
+/// it was (same version), accepted ones apply every operation.
+#[test]
+fn patch_requests_apply_all_or_nothing() {
+    use rand::{Rng, SeedableRng};
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let scim = Scim::setup(&server, "Atomic");
+    let u = scim.create(
+        "/Users",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ada@example.com", "title": "t0", "nickName": "n0",
+        "emails": [{"value": "ada@example.com", "type": "work"}]}),
+    );
+    let id = u["id"].as_str().unwrap();
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut refused, mut applied) = (0, 0);
+    for round in 0..150 {
+        let before = scim.get(&format!("/Users/{id}")).json();
+        let n = rng.random_range(1..6);
+        let bad_at = rng.random_bool(0.5).then(|| rng.random_range(0..n));
+        let mut expect: Vec<(&str, Value)> = Vec::new();
+        let ops: Vec<Value> = (0..n)
+            .map(|i| {
+                if Some(i) == bad_at {
+                    match rng.random_range(0..4) {
+                        0 => json!({"op": "replace", "path": "noSuchAttribute", "value": 1}),
+                        1 => json!({"op": "frobnicate", "path": "title", "value": "x"}),
+                        2 => json!({"op": "replace", "path": "active", "value": {"nested": true}}),
+                        _ => json!({"op": "remove", "path": "userName"}),
+                    }
+                } else {
+                    let (path, value) = match rng.random_range(0..3) {
+                        0 => ("title", json!(format!("t{round}-{i}"))),
+                        1 => ("nickName", json!(format!("n{round}-{i}"))),
+                        _ => ("displayName", json!(format!("d{round}-{i}"))),
+                    };
+                    expect.retain(|(p, _)| *p != path);
+                    expect.push((path, value.clone()));
+                    json!({"op": "replace", "path": path, "value": value})
+                }
+            })
+            .collect();
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        let r = scim.send("PATCH", &format!("/Users/{id}"), &patch);
+        let after = scim.get(&format!("/Users/{id}")).json();
+        if bad_at.is_some() {
+            assert_eq!(r.status, 400, "seed {seed} round {round}: {}", r.body);
+            assert_eq!(
+                after, before,
+                "seed {seed} round {round}: a refused PATCH changed the user"
+            );
+            refused += 1;
+        } else {
+            assert_eq!(r.status, 200, "seed {seed} round {round}: {}", r.body);
+            for (path, value) in &expect {
+                assert_eq!(&after[*path], value, "seed {seed} round {round}");
+            }
+            applied += 1;
+        }
+    }
+    assert!(refused > 0 && applied > 0);
+}

@@ -309,6 +309,20 @@ pub fn directory_error(e: DirectoryError) -> HttpResponse {
         DirectoryError::Conflict(m) | DirectoryError::Invalid(m) => {
             error_page(StatusCode::BAD_REQUEST, &m)
         }
+        other if crate::directory::write_failure().is_some() => {
+            tracing::error!(error = %other, "console write refused: the store cannot write");
+            let (status, message) = match crate::directory::write_failure() {
+                Some(crate::directory::WriteFailure::DiskFull) => (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "The data disk is full: this change was not saved. Free space on it; Roster resumes saving changes by itself.",
+                ),
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The store cannot write to its disk: this change was not saved. The server log has the details.",
+                ),
+            };
+            error_page(status, message)
+        }
         other => {
             tracing::error!(error = %other, "console error");
             error_page(

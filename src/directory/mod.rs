@@ -26,10 +26,11 @@ use crate::config::Config;
 use crate::crypto::{CryptoError, Keyring, MasterKey, MasterKeyError, MasterKeyLocation};
 use crate::store::{Store, StoreError};
 
-/// The stored records the surfaces read, handed out as the directory's own types.
 pub use crate::store::records::{
     AuditRecord, CredentialRecord, DekState, EventRecord, SessionRecord, TenantRecord,
 };
+/// The stored records the surfaces read, handed out as the directory's own types.
+pub use crate::store::{WriteFailure, write_failure};
 pub use credentials::{AuthFailure, ScimPrincipal};
 pub use keys::{KeyStatus, RotationReport};
 pub use profile::IdpProfile;

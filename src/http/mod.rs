@@ -27,6 +27,54 @@ pub enum ServeError {
     /// Binding or running the HTTP server or control socket failed.
     #[error("{0}")]
     Io(String),
+    /// The disk took writes again after failing: a restart replays the
+    /// journal and resumes writes (systemd's `Restart=on-failure` does it).
+    #[error(
+        "the data disk takes writes again: exiting so that a restart replays the journal and resumes writes"
+    )]
+    RestartForStorage,
+}
+
+/// Exit code of `ServeError::RestartForStorage` (EX_TEMPFAIL).
+pub const RESTART_EXIT_CODE: u8 = 75;
+
+/// How often a server whose writes failed checks whether the disk takes writes again.
+const STORAGE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Bytes the probe writes and syncs (then removes): room for a checkpoint's worth.
+const STORAGE_PROBE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Once the store's writes have failed, probes the data dir until a write
+/// and sync of `STORAGE_PROBE_BYTES` succeed, then stops the server so that
+/// it restarts. Reads are served meanwhile; writes get 507/503.
+fn watch_storage(
+    data_dir: std::path::PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    recovered: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::io::Write;
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(STORAGE_PROBE_EVERY);
+            if crate::store::write_failure().is_none() {
+                continue;
+            }
+            let probe = data_dir.join(".roster-space-probe");
+            let written = std::fs::File::create(&probe).and_then(|mut f| {
+                f.write_all(&vec![0u8; STORAGE_PROBE_BYTES])?;
+                f.sync_data()
+            });
+            let _ = std::fs::remove_file(&probe);
+            if written.is_ok() {
+                tracing::warn!(
+                    "the data disk takes writes again; stopping so that a restart resumes writes"
+                );
+                recovered.store(true, std::sync::atomic::Ordering::Release);
+                // The stop command is sent by the call; its future only reports completion.
+                drop(handle.stop(true));
+                return;
+            }
+        }
+    });
 }
 
 /// Installs the global log subscriber (stderr, batched: see `logs`; text or JSON).
@@ -273,10 +321,15 @@ async fn serve(config: Config, dir: Arc<Directory>) -> Result<(), ServeError> {
     println!("roster: console at {base}/admin/");
     tracing::info!(%bound, data_dir = %config.data_dir.display(), "roster started");
 
-    let result = server
-        .run()
+    let running = server.run();
+    let recovered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    watch_storage(config.data_dir.clone(), running.handle(), recovered.clone());
+    let mut result = running
         .await
         .map_err(|e| ServeError::Io(format!("server error: {e}")));
+    if result.is_ok() && recovered.load(std::sync::atomic::Ordering::Acquire) {
+        result = Err(ServeError::RestartForStorage);
+    }
     control_task.abort();
     let _ = std::fs::remove_file(&socket);
     result

@@ -358,6 +358,7 @@ impl Journaled {
         }
         if let Err(e) = written {
             log.failed = true;
+            super::note_write_failure(&e);
             return Err(e);
         }
         log.end += padded_len as u64;
@@ -439,11 +440,12 @@ impl Journaled {
             .write_unwritten()
             .and_then(|()| self.store_file.sync_data())
             .and_then(|()| start_epoch(log));
-        if done.is_err() {
+        if let Err(e) = &done {
             // A failed sync may have dropped the store file's pages (the
             // kernel marks them clean), and a failed header write may leave
             // no epoch: either way only the log still holds them.
             log.failed = true;
+            super::note_write_failure(e);
         }
         done
     }
@@ -536,6 +538,7 @@ impl Log {
     /// to replay; no more writes are taken.
     fn store_write_failed(&mut self, e: &io::Error) {
         self.failed = true;
+        super::note_write_failure(e);
         tracing::error!(error = %e, "cannot write the store file; writes stop until a restart replays the journal");
     }
 

@@ -23,6 +23,38 @@ use group::GroupCommit;
 use open_tables::{OpenTables, Slot, Slots};
 use snapshot::Snapshot;
 
+/// Why the store stopped taking writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// The disk holding the data dir is full.
+    DiskFull,
+    /// Another I/O error.
+    Io,
+}
+
+/// 0 while writes work; set by the journal when a write to the log or the
+/// store file fails (there is one store per server process). Writes stay
+/// refused until a restart replays the journal: redb latches I/O errors.
+static WRITE_FAILURE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+fn note_write_failure(e: &std::io::Error) {
+    use std::sync::atomic::Ordering;
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        WRITE_FAILURE.store(1, Ordering::Release);
+    } else {
+        let _ = WRITE_FAILURE.compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Why writes are refused, once a write to disk has failed.
+pub fn write_failure() -> Option<WriteFailure> {
+    match WRITE_FAILURE.load(std::sync::atomic::Ordering::Acquire) {
+        0 => None,
+        1 => Some(WriteFailure::DiskFull),
+        _ => Some(WriteFailure::Io),
+    }
+}
+
 /// Write requests one durable commit may carry unless configured otherwise.
 pub const DEFAULT_BATCH: usize = 64;
 /// Journal size at which it is synced into the store file, by default.
