@@ -359,6 +359,9 @@ pub enum AdminCommand {
         /// Login name.
         #[arg(long)]
         username: String,
+        /// owner, admin or viewer (default: owner for the first admin, admin after).
+        #[arg(long)]
+        role: Option<String>,
     },
     /// Set a new password (read from standard input) and end the admin's sessions.
     ResetPassword {
@@ -366,4 +369,15 @@ pub enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// Change an admin's role (owner, admin or viewer); the last owner stays one.
+    SetRole {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// owner, admin or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the console admins, their roles and last sign-in.
+    List,
 }

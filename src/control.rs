@@ -161,7 +161,18 @@ pub enum Command {
         username: String,
         /// Password (travels only over the 0600 socket).
         password: String,
+        /// `owner`, `admin` or `viewer`; default: owner for the first, admin after.
+        role: Option<String>,
     },
+    /// Change a console admin's role.
+    AdminSetRole {
+        /// Login name.
+        username: String,
+        /// `owner`, `admin` or `viewer`.
+        role: String,
+    },
+    /// List the console admins.
+    AdminList,
     /// Set a console admin's password (ends their sessions).
     AdminResetPassword {
         /// Login name.
@@ -686,9 +697,38 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::AdminCreate { username, password } => {
-            dir.create_admin(&username, &password, ACTOR)?;
-            let _ = writeln!(out, "created admin {username}");
+        Command::AdminCreate {
+            username,
+            password,
+            role,
+        } => {
+            let role = role.as_deref().map(parse_role).transpose()?;
+            let role = dir.create_admin(&username, &password, role, ACTOR)?;
+            let _ = writeln!(out, "created admin {username} ({})", role.as_str());
+        }
+        Command::AdminSetRole { username, role } => {
+            let role = parse_role(&role)?;
+            dir.set_admin_role(&username, role, ACTOR)?;
+            let _ = writeln!(out, "admin {username} is now {}", role.as_str());
+        }
+        Command::AdminList => {
+            let _ = writeln!(
+                out,
+                "{:<32} {:<8} {:<10} {}",
+                "USERNAME", "ROLE", "SIGN-IN", "LAST SIGN-IN"
+            );
+            for a in dir.admins()? {
+                let _ = writeln!(
+                    out,
+                    "{:<32} {:<8} {:<10} {}",
+                    a.username,
+                    a.role.as_str(),
+                    if a.password { "password" } else { "sso only" },
+                    a.last_sign_in
+                        .map(crate::format_time)
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
         }
         Command::AdminResetPassword { username, password } => {
             dir.reset_admin_password(&username, &password, ACTOR)?;
@@ -978,4 +1018,8 @@ pub fn restore(config: &Config, backup: &Path) -> Reply {
         config.data_dir.display(),
         config.data_dir.join("master.key").display()
     ))
+}
+
+fn parse_role(text: &str) -> Result<crate::directory::AdminRole, DirectoryError> {
+    text.parse().map_err(DirectoryError::Invalid)
 }

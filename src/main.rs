@@ -249,18 +249,30 @@ fn main() -> ExitCode {
             KeysCommand::Status => Command::KeysStatus,
         },
         Commands::Admin(a) => {
-            let password = match read_one_line("password") {
-                Ok(p) => p,
-                Err(e) => {
+            // Only the commands that set a password read one from stdin.
+            let password = || {
+                read_one_line("password").map_err(|e| {
                     eprintln!("roster: {e}");
-                    return ExitCode::FAILURE;
-                }
+                    ExitCode::FAILURE
+                })
             };
             match a {
-                AdminCommand::Create { username } => Command::AdminCreate { username, password },
-                AdminCommand::ResetPassword { username } => {
-                    Command::AdminResetPassword { username, password }
+                AdminCommand::Create { username, role } => match password() {
+                    Ok(password) => Command::AdminCreate {
+                        username,
+                        password,
+                        role,
+                    },
+                    Err(code) => return code,
+                },
+                AdminCommand::ResetPassword { username } => match password() {
+                    Ok(password) => Command::AdminResetPassword { username, password },
+                    Err(code) => return code,
+                },
+                AdminCommand::SetRole { username, role } => {
+                    Command::AdminSetRole { username, role }
                 }
+                AdminCommand::List => Command::AdminList,
             }
         }
         Commands::Check => Command::Check,

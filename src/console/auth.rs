@@ -127,8 +127,13 @@ async fn setup_submit(
                 "an administrator already exists; sign in instead".into(),
             ));
         }
-        d.create_admin(&name, &password, "setup")?;
-        d.create_session(&name, remote)
+        d.create_admin(
+            &name,
+            &password,
+            Some(crate::directory::AdminRole::Owner),
+            "setup",
+        )?;
+        d.create_session(&name, "password", remote)
     })
     .await;
     match created {
@@ -203,7 +208,7 @@ async fn login_submit(
     let remote = ip.map(|i| i.to_string());
     let outcome = blocking(move || {
         if d.verify_admin(&name, &password)? {
-            d.create_session(&name, remote).map(Some)
+            d.create_session(&name, "password", remote).map(Some)
         } else {
             d.audit(crate::directory::audit_row(
                 None,

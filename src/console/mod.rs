@@ -8,6 +8,7 @@
 // Handlers return a finished page as their early exit; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod admins;
 pub mod apps;
 pub mod assets;
 pub mod auth;
@@ -25,7 +26,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::directory::SessionRecord;
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::{AdminRole, Directory, DirectoryError};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "roster_session";
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(people::configure)
             .configure(keys::configure)
             .configure(apps::configure)
+            .configure(admins::configure)
             .configure(reference::configure),
     );
 }
@@ -79,6 +81,21 @@ async fn console_guard(
         );
         return Ok(req.into_response(resp));
     }
+    let needed = required_role(req.method(), req.path());
+    if needed > AdminRole::Viewer
+        && let Some(role) = session_role(&req)
+        && role < needed
+    {
+        let resp = error_page(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "Your role ({}) cannot do this: it needs {}. Ask an Owner to change your role.",
+                role.label(),
+                needed.label()
+            ),
+        );
+        return Ok(req.into_response(resp));
+    }
     let mut res = next.call(req).await?.map_into_boxed_body();
     let headers = res.headers_mut();
     headers.insert(
@@ -100,12 +117,47 @@ async fn console_guard(
     Ok(res)
 }
 
+/// The role an action needs, enforced for every console route before its
+/// handler runs. Reading needs a session only (no page shows a secret:
+/// revealing one is a POST); changing things needs Admin; keys, sign-in
+/// settings and admins need Owner.
+pub fn required_role(method: &actix_web::http::Method, path: &str) -> AdminRole {
+    use actix_web::http::Method;
+    let reads = *method == Method::GET || *method == Method::HEAD;
+    let own_session = ["/admin/login", "/admin/logout", "/admin/setup"].contains(&path)
+        || path.starts_with("/admin/sso/");
+    if reads || own_session {
+        AdminRole::Viewer
+    } else if [
+        "/admin/settings/keys",
+        "/admin/settings/sso",
+        "/admin/admins",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+    {
+        AdminRole::Owner
+    } else {
+        AdminRole::Admin
+    }
+}
+
+/// The role of the admin whose session cookie a request carries.
+fn session_role(req: &ServiceRequest) -> Option<AdminRole> {
+    let dir = req.app_data::<web::Data<Directory>>()?;
+    let cookie = req.cookie(SESSION_COOKIE)?;
+    let session = dir.session(cookie.value()).ok()??;
+    dir.admin_role(&session.admin).ok()?
+}
+
 /// The logged-in admin of a request; without one, the handler redirects to login.
 pub struct Admin {
     /// Username.
     pub username: String,
     /// The session (with its CSRF token).
     pub session: SessionRecord,
+    /// What the admin may do.
+    pub role: AdminRole,
 }
 
 impl Admin {
@@ -161,9 +213,12 @@ impl FromRequest for Admin {
             let dir = req.app_data::<web::Data<Directory>>()?;
             let cookie = req.cookie(SESSION_COOKIE)?;
             let session = dir.session(cookie.value()).ok()??;
+            // A session of a removed account is no session.
+            let role = dir.admin_role(&session.admin).ok()??;
             Some(Admin {
                 username: session.admin.clone(),
                 session,
+                role,
             })
         })();
         std::future::ready(found.ok_or(NotLoggedIn))
@@ -186,6 +241,10 @@ const NAV: &[NavItem] = &[
     NavItem {
         href: "/admin/settings/api",
         label: "Integration Configuration",
+    },
+    NavItem {
+        href: "/admin/admins",
+        label: "Admins",
     },
 ];
 
@@ -240,7 +299,12 @@ pub fn layout(title: &str, admin: Option<&Admin>, body: Markup) -> Markup {
                         }
                     }
                 }
-                main id="main" { (body) }
+                main id="main" {
+                    @if admin.is_some_and(|a| a.role == AdminRole::Viewer) {
+                        p.notice.read-only role="status" { "Read-only access: your role is Viewer." }
+                    }
+                    (body)
+                }
                 div.toast id="toast" role="status" aria-live="polite" hidden {}
             }
         }

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::{Directory, DirectoryError, audit_row};
 use crate::crypto::password::{hash_password, verify_password};
 use crate::crypto::token::{ct_eq, generate_secret, hash_token, random_id};
+pub use crate::store::records::AdminRole;
 use crate::store::records::{AdminRecord, SessionRecord};
 
 /// Sessions end after this long without use.
@@ -58,19 +59,38 @@ pub struct NewSession {
     pub csrf: String,
 }
 
+/// A console admin as the console and CLI list them.
+#[derive(Clone, Debug)]
+pub struct AdminSummary {
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: AdminRole,
+    /// Whether the account has a password (else it signs in only by SSO).
+    pub password: bool,
+    /// Creation time (Unix seconds).
+    pub created: i64,
+    /// The last successful sign-in (Unix seconds).
+    pub last_sign_in: Option<i64>,
+    /// How it was made (`password` or `sso:<provider>`).
+    pub sign_in_method: Option<String>,
+}
+
 impl Directory {
     /// Whether any console admin exists (first-run setup otherwise).
     pub fn has_admins(&self) -> Result<bool, DirectoryError> {
         Ok(self.store.read()?.admin_count()? > 0)
     }
 
-    /// Creates an admin; fails if the username is taken.
+    /// Creates an admin; fails if the username is taken. Without a role the
+    /// first admin is an Owner and later ones are Admins. Returns the role given.
     pub fn create_admin(
         &self,
         username: &str,
         password: &str,
+        role: Option<AdminRole>,
         actor: &str,
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<AdminRole, DirectoryError> {
         validate_username(username)?;
         validate_password(password)?;
         let hash = hash_password(password)?;
@@ -80,18 +100,91 @@ impl Directory {
                     "admin {username:?} already exists"
                 )));
             }
+            let role = match role {
+                Some(r) => r,
+                None if tx.view().admin_count()? == 0 => AdminRole::Owner,
+                None => AdminRole::Admin,
+            };
             let now = crate::now_unix();
             tx.put_admin(&AdminRecord {
                 username: username.to_string(),
                 password_hash: hash.clone(),
                 created: now,
                 password_changed: now,
+                role,
+                last_sign_in: None,
+                sign_in_method: None,
             })?;
             tx.append_audit(&audit_row(
                 None,
                 actor,
                 "admin.created",
-                Some(username.to_string()),
+                Some(format!("{username} as {}", role.as_str())),
+            ))?;
+            Ok(role)
+        })
+    }
+
+    /// Every console admin (their password hashes stay inside the directory).
+    pub fn admins(&self) -> Result<Vec<AdminSummary>, DirectoryError> {
+        Ok(self
+            .store
+            .read()?
+            .admins()?
+            .into_iter()
+            .map(|a| AdminSummary {
+                password: !a.password_hash.is_empty(),
+                username: a.username,
+                role: a.role,
+                created: a.created,
+                last_sign_in: a.last_sign_in,
+                sign_in_method: a.sign_in_method,
+            })
+            .collect())
+    }
+
+    /// The role of an admin, if the account exists.
+    pub fn admin_role(&self, username: &str) -> Result<Option<AdminRole>, DirectoryError> {
+        Ok(self.store.read()?.admin(username)?.map(|a| a.role))
+    }
+
+    /// Changes an admin's role; the last Owner cannot be demoted.
+    pub fn set_admin_role(
+        &self,
+        username: &str,
+        role: AdminRole,
+        actor: &str,
+    ) -> Result<(), DirectoryError> {
+        self.store.write(|tx| {
+            let view = tx.view();
+            let mut admin = view
+                .admin(username)?
+                .ok_or_else(|| DirectoryError::NotFound(format!("no admin {username:?}")))?;
+            if admin.role == role {
+                return Ok(());
+            }
+            let owners = view
+                .admins()?
+                .iter()
+                .filter(|a| a.role == AdminRole::Owner)
+                .count();
+            if admin.role == AdminRole::Owner && owners <= 1 {
+                return Err(DirectoryError::Conflict(format!(
+                    "{username} is the only Owner: make another admin an Owner first"
+                )));
+            }
+            let before = admin.role;
+            admin.role = role;
+            tx.put_admin(&admin)?;
+            tx.append_audit(&audit_row(
+                None,
+                actor,
+                "admin.role_changed",
+                Some(format!(
+                    "{username}: {} -> {}",
+                    before.as_str(),
+                    role.as_str()
+                )),
             ))?;
             Ok(())
         })
@@ -142,6 +235,7 @@ impl Directory {
     pub fn create_session(
         &self,
         username: &str,
+        method: &str,
         remote: Option<String>,
     ) -> Result<NewSession, DirectoryError> {
         let id = generate_secret();
@@ -158,7 +252,17 @@ impl Directory {
                 now - s.last_seen > IDLE_TIMEOUT_SECS || now - s.created > ABSOLUTE_TIMEOUT_SECS
             })?;
             tx.put_session(&session_hash(&id), &record)?;
-            let mut row = audit_row(None, &format!("admin:{username}"), "admin.login", None);
+            if let Some(mut admin) = tx.view().admin(username)? {
+                admin.last_sign_in = Some(now);
+                admin.sign_in_method = Some(method.to_string());
+                tx.put_admin(&admin)?;
+            }
+            let mut row = audit_row(
+                None,
+                &format!("admin:{username}"),
+                "admin.login",
+                Some(format!("by {method}")),
+            );
             row.remote = remote.clone();
             tx.append_audit(&row)?;
             Ok::<_, DirectoryError>(())

@@ -31,6 +31,7 @@ pub use crate::store::records::{
 };
 /// The stored records the surfaces read, handed out as the directory's own types.
 pub use crate::store::{WriteFailure, write_failure};
+pub use admins::{AdminRole, AdminSummary};
 pub use credentials::{AuthFailure, ScimPrincipal};
 pub use keys::{KeyStatus, RotationReport};
 pub use profile::IdpProfile;

@@ -908,6 +908,18 @@ impl View<'_, '_> {
         with_table!(self, ADMINS, |t| decode_opt(t.get(username)?))
     }
 
+    /// Every console admin, by username.
+    pub fn admins(&self) -> Result<Vec<AdminRecord>, StoreError> {
+        with_table!(self, ADMINS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (_, v) = row?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
     /// Number of console admins.
     pub fn admin_count(&self) -> Result<u64, StoreError> {
         with_table!(self, ADMINS, |t| Ok(t.len()?))

@@ -221,12 +221,69 @@ fn default_unknown_members() -> String {
 pub struct AdminRecord {
     /// Login name.
     pub username: String,
-    /// argon2id PHC string.
+    /// argon2id PHC string; empty for an account that signs in only by SSO.
     pub password_hash: String,
     /// Creation time (Unix seconds).
     pub created: i64,
     /// Last password change (Unix seconds); sessions older than this are void.
     pub password_changed: i64,
+    /// What the admin may do; accounts from before roles existed could do
+    /// everything, so they read as Owner.
+    #[serde(default)]
+    pub role: AdminRole,
+    /// The last successful sign-in (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sign_in: Option<i64>,
+    /// How the last sign-in was made (`password`, or `sso:<provider>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_method: Option<String>,
+}
+
+/// A console admin's role, lowest first.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// Reads everything but secrets; changes nothing.
+    Viewer,
+    /// Tenants, credentials, API clients, webhooks, users, groups and roles.
+    Admin,
+    /// Everything, including key rotation, sign-in settings and admins.
+    #[default]
+    Owner,
+}
+
+impl AdminRole {
+    /// Every role, lowest first.
+    pub const ALL: [AdminRole; 3] = [AdminRole::Viewer, AdminRole::Admin, AdminRole::Owner];
+
+    /// The name used in the CLI, the store and audit rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Viewer => "viewer",
+            AdminRole::Admin => "admin",
+            AdminRole::Owner => "owner",
+        }
+    }
+
+    /// The name shown in the console.
+    pub fn label(self) -> &'static str {
+        match self {
+            AdminRole::Viewer => "Viewer",
+            AdminRole::Admin => "Admin",
+            AdminRole::Owner => "Owner",
+        }
+    }
+}
+
+impl std::str::FromStr for AdminRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AdminRole, String> {
+        AdminRole::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown role {s:?}: the roles are owner, admin and viewer"))
+    }
 }
 
 /// A console session, stored under the SHA-256 of its cookie value.

@@ -494,13 +494,22 @@ pub struct Console {
 impl Console {
     /// Creates admin `username` with the CLI and signs in with its password.
     pub fn sign_in(server: &Server, username: &str) -> Console {
-        let out = roster_in(
-            &server.data_dir,
-            &["admin", "create", "--username", username],
-            &[],
-            Some(PASSWORD),
-        );
+        Self::sign_in_as(server, username, None)
+    }
+
+    /// Creates admin `username` with `role` (the CLI's default if None) and signs in.
+    pub fn sign_in_as(server: &Server, username: &str, role: Option<&str>) -> Console {
+        let mut args = vec!["admin", "create", "--username", username];
+        if let Some(r) = role {
+            args.extend(["--role", r]);
+        }
+        let out = roster_in(&server.data_dir, &args, &[], Some(PASSWORD));
         assert_eq!(out.code, 0, "{}", out.stderr);
+        Self::log_in(server, username)
+    }
+
+    /// Signs in as an existing admin whose password is `PASSWORD`.
+    pub fn log_in(server: &Server, username: &str) -> Console {
         let login = request(
             "POST",
             &format!("{}/admin/login", server.base),
