@@ -369,6 +369,15 @@ pub enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// Invite an admin who signs in only through single sign-on (no password).
+    Invite {
+        /// Login name: the email the identity provider sends.
+        #[arg(long)]
+        username: String,
+        /// owner, admin or viewer (default: viewer).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
     /// Change an admin's role (owner, admin or viewer); the last owner stays one.
     SetRole {
         /// Login name.

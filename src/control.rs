@@ -173,6 +173,13 @@ pub enum Command {
     },
     /// List the console admins.
     AdminList,
+    /// Create an account that signs in only by SSO.
+    AdminInvite {
+        /// Login name (the email the IdP sends).
+        username: String,
+        /// `owner`, `admin` or `viewer`.
+        role: String,
+    },
     /// Set a console admin's password (ends their sessions).
     AdminResetPassword {
         /// Login name.
@@ -711,11 +718,20 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             dir.set_admin_role(&username, role, ACTOR)?;
             let _ = writeln!(out, "admin {username} is now {}", role.as_str());
         }
+        Command::AdminInvite { username, role } => {
+            let role = parse_role(&role)?;
+            dir.create_sso_admin(&username.to_ascii_lowercase(), role, ACTOR)?;
+            let _ = writeln!(
+                out,
+                "invited {username} ({}); they sign in through single sign-on",
+                role.as_str()
+            );
+        }
         Command::AdminList => {
             let _ = writeln!(
                 out,
-                "{:<32} {:<8} {:<10} {}",
-                "USERNAME", "ROLE", "SIGN-IN", "LAST SIGN-IN"
+                "{:<32} {:<8} {:<10} LAST SIGN-IN",
+                "USERNAME", "ROLE", "SIGN-IN"
             );
             for a in dir.admins()? {
                 let _ = writeln!(

@@ -273,6 +273,7 @@ fn main() -> ExitCode {
                     Command::AdminSetRole { username, role }
                 }
                 AdminCommand::List => Command::AdminList,
+                AdminCommand::Invite { username, role } => Command::AdminInvite { username, role },
             }
         }
         Commands::Check => Command::Check,

@@ -21,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout));
 }
 
-fn session_cookie(dir: &Directory, value: String) -> Cookie<'static> {
+/// The console session cookie (HttpOnly, SameSite=Strict, Secure behind https).
+pub fn session_cookie(dir: &Directory, value: String) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, value)
         .path("/")
         .http_only(true)
@@ -148,7 +149,20 @@ async fn setup_submit(
     }
 }
 
-fn login_page(username: &str, error: Option<&str>) -> Markup {
+/// The sign-in buttons of the configured identity providers.
+pub fn sso_buttons(dir: &Directory) -> Vec<(String, String)> {
+    dir.sso_providers()
+        .map(|list| {
+            list.into_iter()
+                .map(|p| (p.id, p.sign_in_message))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The login page: a button per identity provider (its Sign-In Message),
+/// then the password form (the break-glass way in).
+pub fn login_page(username: &str, error: Option<&str>, providers: &[(String, String)]) -> Markup {
     layout(
         "Sign in",
         None,
@@ -156,6 +170,14 @@ fn login_page(username: &str, error: Option<&str>) -> Markup {
             section.card.narrow {
                 h1 { "Sign in to Roster" }
                 @if let Some(e) = error { p.form-error role="alert" { (e) } }
+                @if !providers.is_empty() {
+                    div.sso-buttons {
+                        @for (id, label) in providers {
+                            a.button.primary href=(format!("/admin/sso/{id}/start")) { (label) }
+                        }
+                    }
+                    p.muted { "or sign in with a password:" }
+                }
                 form method="post" action="/admin/login" {
                     (field("Username", "username", "text", username, None))
                     (field("Password", "password", "password", "", None))
@@ -166,11 +188,11 @@ fn login_page(username: &str, error: Option<&str>) -> Markup {
     )
 }
 
-async fn login_form(admin: Option<Admin>) -> HttpResponse {
+async fn login_form(admin: Option<Admin>, dir: web::Data<Directory>) -> HttpResponse {
     if admin.is_some() {
         return redirect("/admin/tenants");
     }
-    page(StatusCode::OK, login_page("", None))
+    page(StatusCode::OK, login_page("", None, &sso_buttons(&dir)))
 }
 
 async fn login_submit(
@@ -199,6 +221,7 @@ async fn login_submit(
                     Some(&format!(
                         "Too many failed sign-ins. Try again in {wait} seconds."
                     )),
+                    &sso_buttons(&dir),
                 )
                 .into_string(),
             );
@@ -236,7 +259,11 @@ async fn login_submit(
             }
             page(
                 StatusCode::UNAUTHORIZED,
-                login_page(&username, Some("Wrong username or password.")),
+                login_page(
+                    &username,
+                    Some("Wrong username or password."),
+                    &sso_buttons(&dir),
+                ),
             )
         }
         Err(resp) => resp,

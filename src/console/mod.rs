@@ -16,6 +16,7 @@ pub mod idp;
 pub mod keys;
 pub mod people;
 pub mod reference;
+pub mod sso;
 pub mod tenants;
 
 use actix_web::body::MessageBody;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(keys::configure)
             .configure(apps::configure)
             .configure(admins::configure)
+            .configure(sso::configure)
             .configure(reference::configure),
     );
 }
@@ -252,6 +254,11 @@ const NAV: &[NavItem] = &[
 const SETTINGS_TABS: &[(&str, &str, &str)] = &[
     ("api", "/admin/settings/api", "Open API Configuration"),
     ("keys", "/admin/settings/keys", "Rotate Encryption Keys"),
+    (
+        "sso",
+        "/admin/settings/sso",
+        "Identity Provider/Single Sign-On",
+    ),
     (
         "reference",
         "/admin/settings/api-reference",

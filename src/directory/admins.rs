@@ -125,6 +125,43 @@ impl Directory {
         })
     }
 
+    /// Creates an account that signs in only by SSO (no password).
+    pub fn create_sso_admin(
+        &self,
+        username: &str,
+        role: AdminRole,
+        actor: &str,
+    ) -> Result<(), DirectoryError> {
+        validate_username(username)?;
+        self.store.write(|tx| {
+            if tx.view().admin(username)?.is_some() {
+                return Err(DirectoryError::Conflict(format!(
+                    "admin {username:?} already exists"
+                )));
+            }
+            let now = crate::now_unix();
+            tx.put_admin(&AdminRecord {
+                username: username.to_string(),
+                password_hash: String::new(),
+                created: now,
+                password_changed: now,
+                role,
+                last_sign_in: None,
+                sign_in_method: None,
+            })?;
+            tx.append_audit(&audit_row(
+                None,
+                actor,
+                "admin.created",
+                Some(format!(
+                    "{username} as {} (self-service sign-up)",
+                    role.as_str()
+                )),
+            ))?;
+            Ok(())
+        })
+    }
+
     /// Every console admin (their password hashes stay inside the directory).
     pub fn admins(&self) -> Result<Vec<AdminSummary>, DirectoryError> {
         Ok(self
@@ -222,7 +259,12 @@ impl Directory {
     pub fn verify_admin(&self, username: &str, password: &str) -> Result<bool, DirectoryError> {
         let admin = self.store.read()?.admin(username)?;
         Ok(match admin {
-            Some(a) => verify_password(password, &a.password_hash),
+            Some(a) if !a.password_hash.is_empty() => verify_password(password, &a.password_hash),
+            Some(_) => {
+                // SSO-only account: no password opens it.
+                let _ = verify_password(password, dummy_hash());
+                false
+            }
             None => {
                 // Equalise timing with a real verification.
                 let _ = verify_password(password, dummy_hash());

@@ -164,6 +164,16 @@ impl Directory {
                 tx.put_webhook(&hook)?;
                 resealed += 1;
             }
+            let mut providers = Directory::sso_providers_in(tx)?;
+            for p in providers.iter_mut() {
+                let ctx = super::sso::provider_secret_context(p);
+                let plain = keys.ring.open(&ctx, &p.sealed_client_secret)?;
+                p.sealed_client_secret = new_ring.seal(&ctx, &plain)?;
+                resealed += 1;
+            }
+            if !providers.is_empty() {
+                Directory::sso_providers_put(tx, &providers)?;
+            }
             let mut retired = Vec::new();
             for mut dek in deks.into_iter().filter(|d| d.state == DekState::Active) {
                 dek.state = DekState::Retired;
@@ -293,6 +303,12 @@ impl Directory {
             let id = key_id_of(&hook.sealed_secret).unwrap_or(0);
             *counts.entry(id).or_default() += 1;
         }
+        drop(view);
+        for p in self.sso_providers()? {
+            let id = key_id_of(&p.sealed_client_secret).unwrap_or(0);
+            *counts.entry(id).or_default() += 1;
+        }
+        let view = self.store.read()?;
         let rotated_at = view
             .meta_get(ROTATED_AT_KEY)?
             .and_then(|b| String::from_utf8_lossy(&b).parse().ok());
@@ -341,6 +357,21 @@ impl Directory {
                     DirectoryError::Invalid(format!(
                         "secret of webhook {} (tenant {}) does not open: {e}",
                         hook.id, hook.tenant
+                    ))
+                })?;
+            checked += 1;
+        }
+        drop(view);
+        for p in self.sso_providers()? {
+            keys.ring
+                .open(
+                    &super::sso::provider_secret_context(&p),
+                    &p.sealed_client_secret,
+                )
+                .map_err(|e| {
+                    DirectoryError::Invalid(format!(
+                        "client secret of identity provider {} does not open: {e}",
+                        p.id
                     ))
                 })?;
             checked += 1;

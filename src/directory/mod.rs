@@ -14,6 +14,7 @@ pub mod keys;
 pub mod profile;
 pub mod resources;
 pub mod roles;
+pub mod sso;
 pub mod tenants;
 pub mod webhooks;
 pub mod writes;
@@ -167,6 +168,8 @@ pub struct Directory {
     tenant_cache: cache::TenantCache,
     page_anchors: resources::AnchorCache,
     access_tokens: apps::AccessTokens,
+    /// Console sign-ins in progress and the IdPs' keys.
+    sso: sso::SsoState,
     access_token_lifetime: i64,
     /// How long change events are kept.
     event_retention: std::time::Duration,
@@ -194,6 +197,7 @@ impl Directory {
             tenant_cache: cache::TenantCache::default(),
             page_anchors: Default::default(),
             access_tokens: Default::default(),
+            sso: Default::default(),
             access_token_lifetime: config.access_token_lifetime,
             event_retention: config.event_retention,
             webhook_transport: Default::default(),

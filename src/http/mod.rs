@@ -230,6 +230,7 @@ pub fn run(config: Config) -> Result<(), ServeError> {
     // Opening first makes a second server on the same data dir fail before binding.
     let dir = Arc::new(Directory::open(&config)?);
     let system = actix_web::rt::System::new();
+    dir.install_sso_http(Arc::new(crate::outbound::SsoClient::default()));
     let dispatcher = crate::outbound::Dispatcher::start(dir.clone(), &config)
         .map_err(|e| ServeError::Io(format!("cannot start webhook deliveries: {e}")))?;
     let result = system.block_on(serve(config, dir.clone()));

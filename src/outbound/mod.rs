@@ -1,5 +1,6 @@
-//! Requests Roster makes: webhook deliveries. The HTTP(S) transport with its
-//! SSRF guard, and the dispatcher threads that follow the change feed.
+//! Requests Roster makes: webhook deliveries (the HTTP(S) transport with its
+//! SSRF guard, and the dispatcher threads that follow the change feed), and
+//! the console's single sign-on requests to identity providers.
 //!
 //! The dispatcher is one supervisor thread, woken by every commit that
 //! appended events (or every `POLL`), which starts one worker per endpoint
@@ -24,6 +25,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::config::{Config, WebhookTargets};
 use crate::directory::Directory;
+use crate::directory::sso::SsoHttp;
 use crate::directory::webhooks::{DeliveryStep, WebhookTransport};
 
 /// Longest a supervisor sleeps without a commit waking it (retries come due).
@@ -167,6 +169,94 @@ impl WebhookTransport for HttpTransport {
             excerpt = format!("{excerpt} (reading the answer failed: {e})");
         }
         Ok((status, excerpt))
+    }
+}
+
+/// Largest IdP answer read (discovery, JWKS, token response).
+const SSO_ANSWER_LIMIT: u64 = 1024 * 1024;
+
+/// Requests to identity providers. Their URLs come from an Owner's settings,
+/// not from requests, so no address guard applies (an on-prem IdP may well
+/// be on a private network); no redirects, no proxy, a 10 s limit.
+pub struct SsoClient {
+    agent: Agent,
+}
+
+impl Default for SsoClient {
+    fn default() -> SsoClient {
+        let config = Agent::config_builder()
+            .max_redirects(0)
+            .proxy(None)
+            .http_status_as_error(false)
+            .timeout_global(Some(ATTEMPT_TIMEOUT))
+            .user_agent(format!("Roster/{}", env!("CARGO_PKG_VERSION")))
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::PlatformVerifier)
+                    .build(),
+            )
+            .build();
+        SsoClient {
+            agent: config.into(),
+        }
+    }
+}
+
+fn read_json(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, serde_json::Value), String> {
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(SSO_ANSWER_LIMIT)
+        .read_to_string()
+        .map_err(|e| format!("reading the answer failed: {e}"))?;
+    let value =
+        serde_json::from_str(&text).map_err(|_| format!("the answer ({status}) is not JSON"))?;
+    Ok((status, value))
+}
+
+impl SsoHttp for SsoClient {
+    fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
+        let response = self
+            .agent
+            .get(url)
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| format!("{url}: {e}"))?;
+        match read_json(response)? {
+            (200, value) => Ok(value),
+            (status, _) => Err(format!("{url} answered {status}")),
+        }
+    }
+
+    fn post_form(
+        &self,
+        url: &str,
+        basic: (&str, &str),
+        form: &[(&str, &str)],
+    ) -> Result<(u16, serde_json::Value), String> {
+        use base64::Engine;
+        // RFC 6749 §2.3.1: each part form-encoded before the base64.
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(basic.0),
+            enc(basic.1)
+        ));
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .agent
+            .post(url)
+            .header("Authorization", format!("Basic {credentials}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Accept", "application/json")
+            .send(body.as_bytes())
+            .map_err(|e| format!("{url}: {e}"))?;
+        read_json(response)
     }
 }
 

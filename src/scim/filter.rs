@@ -213,10 +213,30 @@ impl Filter {
 
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Fully parenthesised binary operators: the printed form re-parses to the same tree.
+        // As few parentheses as re-parse to the same tree: `and` binds tighter
+        // than `or`, both group from the left. (Parenthesising every operator
+        // made a long flat `a and b and c …` print deeper than the parser
+        // accepts; found by the `filter` fuzz target.)
+        fn side(f: &mut fmt::Formatter<'_>, child: &Filter, parens: bool) -> fmt::Result {
+            if parens {
+                write!(f, "({child})")
+            } else {
+                write!(f, "{child}")
+            }
+        }
+        let is_or = |x: &Filter| matches!(x, Filter::Or(..));
+        let is_binary = |x: &Filter| matches!(x, Filter::Or(..) | Filter::And(..));
         match self {
-            Filter::And(a, b) => write!(f, "({a} and {b})"),
-            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::And(a, b) => {
+                side(f, a, is_or(a))?;
+                f.write_str(" and ")?;
+                side(f, b, is_binary(b))
+            }
+            Filter::Or(a, b) => {
+                side(f, a, false)?;
+                f.write_str(" or ")?;
+                side(f, b, is_or(b))
+            }
             Filter::Not(a) => write!(f, "not ({a})"),
             Filter::Present(p) => write!(f, "{p} pr"),
             Filter::Compare(p, op, v) => write!(f, "{p} {} {v}", op.keyword()),
@@ -1113,13 +1133,25 @@ mod tests {
     fn precedence_not_and_or_and_grouping() {
         // a or b and c == a or (b and c)
         let f = p("a pr or b pr and c pr");
-        assert_eq!(f.to_string(), "(a pr or (b pr and c pr))");
+        assert_eq!(f, p("a pr or (b pr and c pr)"));
+        assert_eq!(f.to_string(), "a pr or b pr and c pr");
         let f = p("(a pr or b pr) and c pr");
-        assert_eq!(f.to_string(), "((a pr or b pr) and c pr)");
+        assert_eq!(f.to_string(), "(a pr or b pr) and c pr");
         let f = p("not (a pr) and b pr");
-        assert_eq!(f.to_string(), "(not (a pr) and b pr)");
+        assert_eq!(f.to_string(), "not (a pr) and b pr");
         let f = p("a pr and b pr and c pr");
-        assert_eq!(f.to_string(), "((a pr and b pr) and c pr)");
+        assert_eq!(f, p("(a pr and b pr) and c pr"));
+        assert_eq!(f.to_string(), "a pr and b pr and c pr");
+        // Right-nested groups keep their parentheses.
+        let f = p("a pr and (b pr and c pr)");
+        assert_eq!(f.to_string(), "a pr and (b pr and c pr)");
+        assert_eq!(p(&f.to_string()), f);
+        let f = p("a pr or (b pr or c pr)");
+        assert_eq!(p(&f.to_string()), f);
+        // A long flat chain prints flat: it re-parses within the depth limit.
+        let chain = vec!["a pr"; 200].join(" and ");
+        let f = p(&chain);
+        assert_eq!(p(&f.to_string()), f);
     }
 
     #[test]
