@@ -80,6 +80,7 @@ fn list_page(
                     }
                 }
             }
+            @if admin.role > crate::directory::AdminRole::Viewer {
             section.card {
                 h2 { "Add tenant" }
                 @if let Some(e) = error { p.form-error role="alert" { (e) } }
@@ -96,6 +97,7 @@ fn list_page(
                     }
                     button.primary type="submit" { "Add tenant" }
                 }
+            }
             }
         },
     )

@@ -1055,6 +1055,14 @@ impl Resolver<'_> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_printed_number_parses_to_the_same_value() {
+        // Found by the `filter` fuzz target: without exact float parsing the
+        // printed shortest form re-parsed to a neighbouring double.
+        let f = parse("e eq -1111111111117777.11111117").unwrap();
+        assert_eq!(parse(&f.to_string()).unwrap(), f);
+    }
+
+    #[test]
     fn a_multibyte_character_near_the_start_is_an_error_not_a_panic() {
         // Found by the `filter` fuzz target: byte 4 fell inside a character.
         assert!(parse("emf\u{6da}oor)").is_err());

@@ -2,7 +2,9 @@
 // Usage: node console.mjs <base-url> <setup-url> <artifact-dir>
 // Exits non-zero on the first failed expectation; screenshots go to <artifact-dir>.
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createHash, createPrivateKey, sign } from "node:crypto";
+import http from "node:http";
 import { chromium } from "playwright-core";
 
 const [base, setupUrl, artifacts] = process.argv.slice(2);
@@ -51,6 +53,61 @@ const scim = async (method, path, auth, body) => {
     body: body ? JSON.stringify(body) : undefined,
   });
   return res.status;
+};
+// A small OpenID provider for the SSO step: discovery, JWKS, authorize, and
+// a token endpoint that checks PKCE and signs RS256 ID tokens with the test key.
+const startIdp = async () => {
+  const fixtures = new URL("../fixtures/", import.meta.url);
+  const key = createPrivateKey({ key: readFileSync(new URL("oidc-test-key.der", fixtures)), format: "der", type: "pkcs1" });
+  const jwks = readFileSync(new URL("oidc-test-jwks.json", fixtures), "utf8");
+  const codes = new Map();
+  let issued = 0;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://idp");
+    const json = (status, body) => {
+      res.writeHead(status, { "Content-Type": "application/json" });
+      res.end(typeof body === "string" ? body : JSON.stringify(body));
+    };
+    const self = `http://127.0.0.1:${server.address().port}`;
+    if (url.pathname === "/.well-known/openid-configuration") {
+      return json(200, { issuer: self, authorization_endpoint: `${self}/authorize`, token_endpoint: `${self}/token`, jwks_uri: `${self}/jwks` });
+    }
+    if (url.pathname === "/jwks") return json(200, jwks);
+    if (url.pathname === "/authorize") {
+      const q = url.searchParams;
+      const code = `code-${Math.random().toString(36).slice(2)}`;
+      codes.set(code, { nonce: q.get("nonce"), challenge: q.get("code_challenge"), redirect: q.get("redirect_uri") });
+      res.writeHead(302, { Location: `${q.get("redirect_uri")}?code=${code}&state=${encodeURIComponent(q.get("state"))}` });
+      return res.end();
+    }
+    if (url.pathname === "/token" && req.method === "POST") {
+      let body = "";
+      req.on("data", (c) => { body += c; });
+      req.on("end", () => {
+        const f = new URLSearchParams(body);
+        const grant = codes.get(f.get("code"));
+        codes.delete(f.get("code"));
+        const challenge = createHash("sha256").update(f.get("code_verifier") || "").digest("base64url");
+        if (!grant || grant.challenge !== challenge || req.headers.authorization !== basic("roster-console", "browser-idp-secret-77")) {
+          return json(400, { error: "invalid_grant" });
+        }
+        const now = Math.floor(Date.now() / 1000);
+        const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+        const signing = `${part({ alg: "RS256", kid: "test-key-1", typ: "JWT" })}.${part({
+          iss: self, sub: "viewer-1", aud: "roster-console", iat: now, exp: now + 300, nonce: grant.nonce,
+          email: "sso.viewer@example.com", email_verified: true,
+        })}`;
+        const signature = sign("sha256", Buffer.from(signing), key).toString("base64url");
+        issued += 1;
+        json(200, { access_token: "at", token_type: "Bearer", expires_in: 300, id_token: `${signing}.${signature}` });
+      });
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { base: `http://127.0.0.1:${server.address().port}`, tokens: () => issued, close: () => server.close() };
 };
 const basic = (id, secret) => "Basic " + Buffer.from(`${id}:${secret}`).toString("base64");
 const password = "correct-horse-battery-staple";
@@ -269,6 +326,30 @@ try {
   assert.match(await errorRows.first().textContent(), /Response status/);
   assert.doesNotMatch(await page.textContent("main"), new RegExp(token2));
   await snap("provisioning-log");
+
+  step("single sign-on: add an OpenID Connect provider, sign in through it");
+  const idp = await startIdp();
+  await page.goto(`${base}/admin/settings/sso`);
+  await page.getByRole("link", { name: "Add New" }).click();
+  await page.fill("#f-issuer", idp.base);
+  await page.fill("#f-client_id", "roster-console");
+  await page.fill("#f-client_secret", "browser-idp-secret-77");
+  await page.fill("#f-sign_in_message", "Sign in with Example SSO");
+  await page.fill("#f-allowed_domains", "example.com");
+  assert.equal(await page.inputValue("#callback"), `${base}/admin/sso/callback`);
+  await page.check("input[name=self_signup]");
+  await snap("sso-add");
+  await page.getByRole("button", { name: "Done" }).click();
+  await page.getByRole("heading", { name: "Sign in with Example SSO" }).waitFor();
+  await page.click("form.logout button");
+  await page.waitForURL(`${base}/admin/login`);
+  await page.getByRole("link", { name: "Sign in with Example SSO" }).click();
+  await page.waitForURL(`${base}/admin/tenants`);
+  assert.match(await page.textContent("header"), /sso\.viewer@example\.com/);
+  assert.match(await page.textContent("main"), /Read-only access/);
+  assert.ok(idp.tokens() >= 1, "the provider issued an ID token");
+  await snap("sso-signed-in");
+  idp.close();
 
   step("narrow screen");
   await page.setViewportSize({ width: 390, height: 844 });
