@@ -127,6 +127,20 @@
     }
   });
 
+  // The SSO form shows the fields of the chosen Auth Type only.
+  const showProtocol = (select) => {
+    const form = select.closest("form");
+    for (const group of form.querySelectorAll("fieldset[data-protocol]")) {
+      group.hidden = group.dataset.protocol !== select.value;
+    }
+  };
+  for (const select of document.querySelectorAll("select[data-auth-type]")) {
+    showProtocol(select);
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select[data-auth-type]")) showProtocol(event.target);
+  });
+
   document.addEventListener("input", (event) => {
     const form = event.target.closest("form.secret-form");
     if (!form || event.target.id !== "secret") return;

@@ -720,7 +720,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
         }
         Command::AdminInvite { username, role } => {
             let role = parse_role(&role)?;
-            dir.create_sso_admin(&username.to_ascii_lowercase(), role, ACTOR)?;
+            dir.create_sso_admin(&username.to_ascii_lowercase(), role, ACTOR, false)?;
             let _ = writeln!(
                 out,
                 "invited {username} ({}); they sign in through single sign-on",

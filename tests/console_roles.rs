@@ -1,5 +1,6 @@
 //! Console roles: Owner, Admin and Viewer, enforced on the server for every
-//! action (a table of each role's forbidden actions), the Admins screen and
+//! action (a table of each role's forbidden actions), pages offering only
+//! what the role may do, the Admins screen with its invite form, and
 //! `roster admin create --role` / `set-role`.
 
 mod common;
@@ -21,6 +22,18 @@ const OWNER: u8 = 2;
 
 fn is_role_refusal(r: &Resp) -> bool {
     r.status == 403 && r.body.contains("Your role")
+}
+
+/// Forms on a page that POST with a submit button.
+fn posting_forms(html: &str) -> usize {
+    html.split("<form")
+        .skip(1)
+        .filter_map(|f| f.split("</form>").next())
+        .filter(|f| {
+            let tag = f.split('>').next().unwrap_or("");
+            tag.contains(r#"method="post""#) && f.contains(r#"type="submit""#)
+        })
+        .count()
 }
 
 #[test]
@@ -124,6 +137,15 @@ fn each_role_is_refused_what_it_may_not_do() {
             needs: OWNER,
         },
         Action {
+            name: "invite an admin",
+            path: "/admin/admins/invite".into(),
+            fields: vec![
+                ("email", "invitee@example.com".into()),
+                ("role", "viewer".into()),
+            ],
+            needs: ADMIN,
+        },
+        Action {
             name: "change a role",
             path: "/admin/admins/vera/role".into(),
             fields: vec![("role", "viewer".into())],
@@ -191,7 +213,85 @@ fn each_role_is_refused_what_it_may_not_do() {
         let page = viewer.get(&path);
         assert_eq!(page.status, 200, "{path}");
         assert!(page.body.contains("Read-only access"), "{path}");
+        // ... and is offered no action: the one form that posts is Log out.
+        assert_eq!(
+            posting_forms(&page.body),
+            1,
+            "{path} offers a Viewer an action: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("data-open-dialog") && !page.body.contains("data-reveal"),
+            "{path}"
+        );
     }
+    // An Admin is offered tenant work but not the Owner's.
+    let scim_page = admin.get(&format!("/admin/tenants/{slug}/scim"));
+    assert!(scim_page.body.contains("data-reveal") && scim_page.body.contains("Deactivate SCIM"));
+    let keys_page = admin.get("/admin/settings/keys");
+    assert!(
+        !keys_page
+            .body
+            .contains(r#"data-open-dialog="rotate-confirm""#)
+    );
+    let sso_page = admin.get("/admin/settings/sso");
+    assert!(sso_page.status == 200 && !sso_page.body.contains("Add New"));
+    let admins_page = admin.get("/admin/admins");
+    assert!(admins_page.body.contains("Invite admin"));
+    assert!(
+        !admins_page.body.contains(r#"<option value="owner""#),
+        "an Admin is not offered inviting an Owner"
+    );
+    assert!(!admins_page.body.contains("Change</button>"));
+
+    // Inviting: an SSO-only account named by its email, with a role up to the inviter's.
+    let r = owner.post(
+        "/admin/admins/invite",
+        &[("email", " Ivy@Example.com "), ("role", "admin")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = admin.post(
+        "/admin/admins/invite",
+        &[("email", "oscar@example.com"), ("role", "owner")],
+    );
+    assert!(is_role_refusal(&r), "{} {}", r.status, r.body);
+    let r = admin.post(
+        "/admin/admins/invite",
+        &[("email", "not-an-email"), ("role", "viewer")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("is not an email address") && r.body.contains(r#"value="not-an-email""#),
+        "{}",
+        r.body
+    );
+    let r = admin.post(
+        "/admin/admins/invite",
+        &[("email", "ivy@example.com"), ("role", "viewer")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("already exists"), "{}", r.body);
+    let listed = ok(&data, &["admin", "list"]);
+    assert!(
+        listed.lines().any(|l| l.starts_with("ivy@example.com")
+            && l.contains(" admin ")
+            && l.contains("sso only")),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("invitee@example.com") && l.contains("viewer"))
+    );
+    assert!(!listed.contains("oscar"), "{listed}");
+    // An invited account has no password to sign in with.
+    let pw = request(
+        "POST",
+        &format!("{}/admin/login", server.base),
+        &[FORM],
+        Some("username=ivy@example.com&password="),
+    );
+    assert_eq!(pw.status, 401);
 
     // The Admins screen: roles, how each signs in, last sign-in.
     let page = owner.get("/admin/admins");
@@ -200,9 +300,10 @@ fn each_role_is_refused_what_it_may_not_do() {
             && page.body.contains("Viewer")
             && page.body.contains("Password")
     );
-    assert!(
-        !page.body.contains(">never<"),
-        "everyone here has signed in"
+    assert_eq!(
+        page.body.matches(">never<").count(),
+        2,
+        "everyone but the two invited accounts has signed in"
     );
     // The last Owner cannot demote itself.
     let r = owner.post("/admin/admins/olive/role", &[("role", "admin")]);
@@ -247,5 +348,9 @@ fn each_role_is_refused_what_it_may_not_do() {
         "{audit}"
     );
     assert!(audit.contains("adam: admin -> owner"), "{audit}");
+    assert!(
+        audit.contains("admin.invited") && audit.contains("ivy@example.com as admin"),
+        "{audit}"
+    );
     assert!(audit.contains("admin.login"), "{audit}");
 }

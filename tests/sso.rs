@@ -1,9 +1,10 @@
-//! Console single sign-on through OpenID Connect against a small provider
-//! started here on 127.0.0.1: it serves discovery and a JWKS, answers the
-//! authorization request with a code, checks the client secret and PKCE at
-//! its token endpoint, and signs real RS256 ID tokens — or, on demand, wrong
-//! ones (another key, another audience, expired, another nonce, another
-//! domain, an unverified email).
+//! Console single sign-on through OpenID Connect and plain OAuth 2.0 against
+//! a small provider started here on 127.0.0.1: it serves discovery and a
+//! JWKS, answers the authorization request with a code, checks the client
+//! secret and PKCE at its token endpoint, and signs real RS256 ID tokens — or,
+//! on demand, wrong ones (another key, another audience, expired, another
+//! nonce, another domain, an unverified email). Without `openid` in the scope
+//! it is a plain OAuth 2.0 server: an access token and a userinfo URL.
 
 mod common;
 
@@ -41,6 +42,8 @@ struct Next {
     signing_key: &'static str,
     expired: bool,
     nonce: Option<String>,
+    /// The userinfo URL refuses the access token.
+    userinfo_refuses: bool,
 }
 
 impl Next {
@@ -52,14 +55,19 @@ impl Next {
             signing_key: "oidc-test-key.der",
             expired: false,
             nonce: None,
+            userinfo_refuses: false,
         }
     }
 }
 
 #[derive(Default)]
 struct ProviderState {
-    /// code -> (nonce, PKCE challenge, redirect_uri)
-    codes: HashMap<String, (String, String, String)>,
+    /// code -> (nonce, PKCE challenge, redirect_uri, openid asked for)
+    codes: HashMap<String, (String, String, String, bool)>,
+    /// OAuth 2.0 access token -> whose userinfo it reads
+    tokens: HashMap<String, Next>,
+    /// The query of the last authorization request.
+    last_authorize: HashMap<String, String>,
     next: Option<Next>,
 }
 
@@ -169,22 +177,26 @@ fn serve(stream: TcpStream, base: &str, state: &Mutex<ProviderState>) {
             let ok = q.get("response_type").map(String::as_str) == Some("code")
                 && q.get("client_id").map(String::as_str) == Some(CLIENT_ID)
                 && q.get("code_challenge_method").map(String::as_str) == Some("S256")
-                && q.get("scope")
-                    .is_some_and(|s| s.split(' ').any(|x| x == "openid"));
-            if !ok {
+                && q.contains_key("scope");
+            let openid = q["scope"].split(' ').any(|x| x == "openid");
+            if !ok || (openid && !q.contains_key("nonce")) {
                 respond(stream, "400 Bad Request", &[], "bad authorization request");
                 return;
             }
             let code = format!("code-{}", rand::random::<u64>());
             let redirect = q["redirect_uri"].clone();
-            state.lock().unwrap().codes.insert(
+            let mut st = state.lock().unwrap();
+            st.codes.insert(
                 code.clone(),
                 (
-                    q["nonce"].clone(),
+                    q.get("nonce").cloned().unwrap_or_default(),
                     q["code_challenge"].clone(),
                     redirect.clone(),
+                    openid,
                 ),
             );
+            st.last_authorize = q.clone();
+            drop(st);
             let location = format!(
                 "{redirect}?code={code}&state={}",
                 form_urlencoded::byte_serialize(q["state"].as_bytes()).collect::<String>()
@@ -207,7 +219,7 @@ fn serve(stream: TcpStream, base: &str, state: &Mutex<ProviderState>) {
             }
             let f = form(&body);
             let mut st = state.lock().unwrap();
-            let Some((nonce, challenge, redirect)) =
+            let Some((nonce, challenge, redirect, openid)) =
                 st.codes.remove(f.get("code").map_or("", String::as_str))
             else {
                 respond(
@@ -233,6 +245,14 @@ fn serve(stream: TcpStream, base: &str, state: &Mutex<ProviderState>) {
                 .next
                 .clone()
                 .unwrap_or_else(|| Next::user("ada@example.com"));
+            if !openid {
+                let token = format!("at-{}", rand::random::<u64>());
+                st.tokens.insert(token.clone(), next);
+                let answer =
+                    json!({"access_token": token, "token_type": "bearer", "expires_in": 300});
+                respond(stream, "200 OK", &json_type, &answer.to_string());
+                return;
+            }
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
@@ -257,6 +277,30 @@ fn serve(stream: TcpStream, base: &str, state: &Mutex<ProviderState>) {
             let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
             let answer = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token});
             respond(stream, "200 OK", &json_type, &answer.to_string());
+        }
+        ("GET", "/userinfo") => {
+            let token = headers
+                .get("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            let found = state.lock().unwrap().tokens.get(token).cloned();
+            match found {
+                Some(next) if !next.userinfo_refuses => {
+                    let mut info = json!({"sub": format!("sub-{}", next.email),
+                        "email_verified": next.email_verified,
+                        "profile": {"mail": next.email.replace('@', ".work@")}});
+                    if !next.email.is_empty() {
+                        info["email"] = json!(next.email);
+                    }
+                    respond(stream, "200 OK", &json_type, &info.to_string());
+                }
+                _ => respond(
+                    stream,
+                    "401 Unauthorized",
+                    &json_type,
+                    r#"{"error":"invalid_token"}"#,
+                ),
+            }
         }
         _ => respond(stream, "404 Not Found", &[], ""),
     }
@@ -569,4 +613,162 @@ fn admins_sign_in_through_openid_connect_and_every_bad_answer_is_refused() {
             .body
             .contains("/admin/sso/")
     );
+}
+
+#[test]
+fn admins_sign_in_through_plain_oauth2_with_the_email_from_userinfo() {
+    let (_tmp, data) = temp_data_dir();
+    let server = Server::start(&data);
+    let idp = Provider::start();
+    let owner = Console::sign_in(&server, "olive");
+    let page = owner.get("/admin/settings/sso?add=1");
+    assert!(
+        page.body
+            .contains(r#"<option value="oauth">OAuth 2.0</option>"#),
+        "OAuth 2.0 is selectable: {}",
+        page.body
+    );
+    let fields = |claim: &str, token_url: String| {
+        vec![
+            ("auth_type", "oauth".to_string()),
+            ("authorization_url", format!("{}/authorize", idp.base)),
+            ("token_url", token_url),
+            ("userinfo_url", format!("{}/userinfo", idp.base)),
+            ("email_claim", claim.to_string()),
+            ("client_id", CLIENT_ID.to_string()),
+            ("client_secret", CLIENT_SECRET.to_string()),
+            ("scopes", "email profile".to_string()),
+            ("sign_in_message", "Sign in with Example OAuth".to_string()),
+            ("allowed_domains", "example.com".to_string()),
+            ("self_signup", "on".to_string()),
+        ]
+    };
+    let post = |path: &str, f: Vec<(&'static str, String)>| {
+        let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        owner.post(path, &refs)
+    };
+    // Refused forms say what is wrong and keep the typed fields.
+    let no_token_url = post("/admin/settings/sso", fields("email", String::new()));
+    assert_eq!(no_token_url.status, 400);
+    assert!(
+        no_token_url.body.contains("the Token URL is"),
+        "{}",
+        no_token_url.body
+    );
+    assert!(
+        no_token_url
+            .body
+            .contains(&format!("{}/userinfo", idp.base))
+    );
+    let bad_claim = post(
+        "/admin/settings/sso",
+        fields("e mail", format!("{}/token", idp.base)),
+    );
+    assert_eq!(bad_claim.status, 400);
+    assert!(
+        bad_claim.body.contains("the Email Claim is"),
+        "{}",
+        bad_claim.body
+    );
+    let mut saml = fields("email", format!("{}/token", idp.base));
+    saml[0].1 = "saml".into();
+    let saml = post("/admin/settings/sso", saml);
+    assert_eq!(saml.status, 400);
+    assert!(
+        saml.body.contains("SAML 2.0 is not available yet"),
+        "{}",
+        saml.body
+    );
+    assert!(ok(&data, &["admin", "list"]).lines().count() <= 2);
+
+    assert_eq!(
+        post(
+            "/admin/settings/sso",
+            fields("email", format!("{}/token", idp.base))
+        )
+        .status,
+        303
+    );
+    let listed = owner.get("/admin/settings/sso");
+    assert!(
+        listed.body.contains("OAuth 2.0")
+            && listed.body.contains(&format!("{}/userinfo", idp.base))
+    );
+    let id = listed
+        .body
+        .split("/admin/settings/sso/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Self-service sign-up through OAuth: a Viewer named by the userinfo email.
+    idp.next(Next::user("bob@example.com"));
+    let bob = sign_in_via(&server, &id);
+    signed_in(&server, &bob);
+    let asked = idp.state.lock().unwrap().last_authorize.clone();
+    assert_eq!(
+        asked.get("scope").map(String::as_str),
+        Some("email profile")
+    );
+    assert!(!asked.contains_key("nonce"), "no nonce without an ID token");
+    assert!(asked.contains_key("code_challenge"));
+    let admins = ok(&data, &["admin", "list"]);
+    assert!(
+        admins
+            .lines()
+            .any(|l| l.starts_with("bob@example.com") && l.contains("viewer")),
+        "{admins}"
+    );
+
+    // Refused: another domain, an unverified email, no email, a userinfo refusal.
+    let cases: Vec<(Next, &str)> = vec![
+        (Next::user("eve@evil.test"), "is not in a domain allowed"),
+        (
+            Next {
+                email_verified: json!(false),
+                ..Next::user("bob@example.com")
+            },
+            "has not verified",
+        ),
+        (Next::user(""), "sent no email"),
+        (
+            Next {
+                userinfo_refuses: true,
+                ..Next::user("bob@example.com")
+            },
+            "the userinfo URL answered 401",
+        ),
+    ];
+    for (next, why) in cases {
+        idp.next(next);
+        refused_with(&sign_in_via(&server, &id), why);
+    }
+
+    // The Email Claim chooses the claim: a dotted path reaches into objects.
+    let mut edit = fields("profile.mail", format!("{}/token", idp.base));
+    edit.retain(|(k, _)| *k != "client_secret");
+    assert_eq!(post(&format!("/admin/settings/sso/{id}"), edit).status, 303);
+    idp.next(Next::user("carol@example.com"));
+    signed_in(&server, &sign_in_via(&server, &id));
+    assert!(
+        ok(&data, &["admin", "list"])
+            .lines()
+            .any(|l| l.starts_with("carol.work@example.com")),
+    );
+
+    // The provider and its sealed secret outlive a restart.
+    let server = server.restart();
+    idp.next(Next::user("bob@example.com"));
+    signed_in(&server, &sign_in_via(&server, &id));
+    let audit = ok(&data, &["audit", "--limit", "300"]);
+    assert!(audit.contains("OAuth 2.0 authorization URL"), "{audit}");
+    assert!(!audit.contains(CLIENT_SECRET) && !server.log_text().contains(CLIENT_SECRET));
+    let tokens: Vec<String> = idp.state.lock().unwrap().tokens.keys().cloned().collect();
+    assert!(!tokens.is_empty());
+    for token in tokens {
+        assert!(!server.log_text().contains(&token) && !audit.contains(&token));
+    }
 }

@@ -151,7 +151,7 @@ fn client_row(admin: &Admin, slug: &str, client: &CredentialRecord, view: &View)
                 (csrf_input(admin))
                 div.row {
                     h3 { (client.name.clone().unwrap_or_default()) }
-                    @if !editing {
+                    @if !editing && admin.may(&action) {
                         a.icon href=(format!("/admin/settings/api/{slug}?edit={client_id}#client-{client_id}"))
                             id=(format!("client-{client_id}")) data-tooltip="Edit" aria-label=(format!("Edit {}", client.name.clone().unwrap_or_default())) {
                             (PreEscaped(ICON_PENCIL))
@@ -187,7 +187,7 @@ fn client_row(admin: &Admin, slug: &str, client: &CredentialRecord, view: &View)
                     p.muted { "Scopes: " @for s in &client.scopes { code { (s) } " " } " · created " (crate::format_time(client.created)) }
                 }
             }
-            @if !editing {
+            @if !editing && admin.may(&action) {
                 div.actions {
                     button type="button" data-open-dialog=(format!("rotate-{client_id}")) { "Rotate secret" }
                     button.danger type="button" data-open-dialog=(format!("revoke-{client_id}")) { "Revoke" }
@@ -263,10 +263,13 @@ fn hook_row(
 ) -> Markup {
     let base = format!("/admin/settings/api/{slug}/webhooks/{}", hook.id);
     let button_form = |action: &str, label: &str, class: &str| {
+        let target = format!("{base}/{action}");
         html! {
-            form.inline-form method="post" action=(format!("{base}/{action}")) {
-                (csrf_input(admin))
-                button class=(class) type="submit" { (label) }
+            @if admin.may(&target) {
+                form.inline-form method="post" action=(target) {
+                    (csrf_input(admin))
+                    button class=(class) type="submit" { (label) }
+                }
             }
         }
     };
@@ -376,14 +379,16 @@ fn api_page(admin: &Admin, data: &Data, view: &View) -> Markup {
                 }
                 @for c in &data.clients { (client_row(admin, slug, c, view)) }
             }
-            section.card {
-                h2 { "Add API client" }
-                @if let Some(e) = &view.client_error { p.form-error role="alert" { (e) } }
-                form method="post" action=(format!("/admin/settings/api/{slug}/clients")) {
-                    (csrf_input(admin))
-                    (field("Name", "name", "text", &client_name, None))
-                    (scope_boxes("scope", &client_scopes, false))
-                    button.primary type="submit" { "Create client" }
+            @if admin.may(&format!("/admin/settings/api/{slug}/clients")) {
+                section.card {
+                    h2 { "Add API client" }
+                    @if let Some(e) = &view.client_error { p.form-error role="alert" { (e) } }
+                    form method="post" action=(format!("/admin/settings/api/{slug}/clients")) {
+                        (csrf_input(admin))
+                        (field("Name", "name", "text", &client_name, None))
+                        (scope_boxes("scope", &client_scopes, false))
+                        button.primary type="submit" { "Create client" }
+                    }
                 }
             }
             section.card {
@@ -399,21 +404,23 @@ fn api_page(admin: &Admin, data: &Data, view: &View) -> Markup {
                         tbody { @for (h, last) in &data.hooks { (hook_row(admin, slug, h, last.as_ref())) } }
                     }
                 }
-                h3 { "Add endpoint" }
-                @if let Some(e) = &view.hook_error { p.form-error role="alert" { (e) } }
-                form method="post" action=(format!("/admin/settings/api/{slug}/webhooks")) {
-                    (csrf_input(admin))
-                    (field("Endpoint URL", "url", "url", &hook_url, None))
-                    fieldset.checks {
-                        legend { "Events (none ticked: all)" }
-                        @for t in EVENT_TYPES {
-                            label {
-                                input type="checkbox" name="event" value=(t) checked[hook_types.iter().any(|c| c == t)];
-                                " " code { (t) }
+                @if admin.may(&format!("/admin/settings/api/{slug}/webhooks")) {
+                    h3 { "Add endpoint" }
+                    @if let Some(e) = &view.hook_error { p.form-error role="alert" { (e) } }
+                    form method="post" action=(format!("/admin/settings/api/{slug}/webhooks")) {
+                        (csrf_input(admin))
+                        (field("Endpoint URL", "url", "url", &hook_url, None))
+                        fieldset.checks {
+                            legend { "Events (none ticked: all)" }
+                            @for t in EVENT_TYPES {
+                                label {
+                                    input type="checkbox" name="event" value=(t) checked[hook_types.iter().any(|c| c == t)];
+                                    " " code { (t) }
+                                }
                             }
                         }
+                        button.primary type="submit" { "Add endpoint" }
                     }
-                    button.primary type="submit" { "Add endpoint" }
                 }
             }
             @if let Some(s) = &view.shown_once { (shown_once_dialog(s)) }

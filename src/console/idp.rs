@@ -257,7 +257,9 @@ fn tab_page(
                                 option value=(value) selected[*value == tenant.idp] { (text) }
                             }
                         }
-                        button.primary type="submit" { "Save" }
+                        @if admin.may(&format!("/admin/tenants/{}/idp", tenant.slug)) {
+                            button.primary type="submit" { "Save" }
+                        }
                     }
                     p.hint { "Also selects how Roster reads this IdP's requests (its quirk profile)." }
                 }

@@ -44,15 +44,17 @@ fn keys_page(
                     dt { "Keys last rotated" } dd id="last-rotated" { (rotated_at.map(crate::format_time).unwrap_or_else(|| "never".into())) }
                     dt { "Master key fingerprint" } dd { code { (fingerprint) } }
                 }
-                button.primary type="button" data-open-dialog="rotate-confirm" { "Rotate Encryption Key" }
-                dialog id="rotate-confirm" aria-labelledby="rotate-title" {
-                    form method="post" action="/admin/settings/keys/rotate" {
-                        (csrf_input(admin))
-                        h3 id="rotate-title" { "Rotate the encryption key?" }
-                        p { "A new data key is generated and all stored secrets are re-encrypted with it. Tokens and secrets keep working." }
-                        div.actions {
-                            button.primary type="submit" { "Rotate Encryption Key" }
-                            button type="button" data-close-dialog { "Cancel" }
+                @if admin.may("/admin/settings/keys/rotate") {
+                    button.primary type="button" data-open-dialog="rotate-confirm" { "Rotate Encryption Key" }
+                    dialog id="rotate-confirm" aria-labelledby="rotate-title" {
+                        form method="post" action="/admin/settings/keys/rotate" {
+                            (csrf_input(admin))
+                            h3 id="rotate-title" { "Rotate the encryption key?" }
+                            p { "A new data key is generated and all stored secrets are re-encrypted with it. Tokens and secrets keep working." }
+                            div.actions {
+                                button.primary type="submit" { "Rotate Encryption Key" }
+                                button type="button" data-close-dialog { "Cancel" }
+                            }
                         }
                     }
                 }

@@ -130,6 +130,9 @@ pub fn required_role(method: &actix_web::http::Method, path: &str) -> AdminRole 
         || path.starts_with("/admin/sso/");
     if reads || own_session {
         AdminRole::Viewer
+    } else if path == "/admin/admins/invite" {
+        // Admins invite too, below their own role (checked by the handler).
+        AdminRole::Admin
     } else if [
         "/admin/settings/keys",
         "/admin/settings/sso",
@@ -173,6 +176,12 @@ impl Admin {
                 "This form has expired or did not come from this console. Reload the page and try again.",
             ))
         }
+    }
+
+    /// Whether this admin's role may POST to `path`: pages offer only the
+    /// actions `required_role` lets through.
+    pub fn may(&self, path: &str) -> bool {
+        self.role >= required_role(&actix_web::http::Method::POST, path)
     }
 
     /// The actor name for audit rows.

@@ -308,13 +308,15 @@ async fn user_detail(
             div.row {
                 h2 { (user["userName"].as_str().unwrap_or("")) " " span class=(class) { (label) } }
                 @if !deleted {
-                    form method="post" action=(format!("/admin/tenants/{slug}/users/{id}/active")) {
-                        (csrf_input(&admin))
-                        input type="hidden" name="active" value=(if active { "false" } else { "true" });
-                        @if active {
-                            button.danger type="submit" { "Deactivate user" }
-                        } @else {
-                            button.primary type="submit" { "Reactivate user" }
+                    @if admin.may(&format!("/admin/tenants/{slug}/users/{id}/active")) {
+                        form method="post" action=(format!("/admin/tenants/{slug}/users/{id}/active")) {
+                            (csrf_input(&admin))
+                            input type="hidden" name="active" value=(if active { "false" } else { "true" });
+                            @if active {
+                                button.danger type="submit" { "Deactivate user" }
+                            } @else {
+                                button.primary type="submit" { "Reactivate user" }
+                            }
                         }
                     }
                 }
@@ -518,23 +520,27 @@ async fn group_page(
                     @for p in &permissions {
                         li {
                             code { (p) }
-                            form.inline-form method="post" action=(action) {
-                                (csrf_input(admin))
-                                input type="hidden" name="permission" value=(p);
-                                input type="hidden" name="grant" value="false";
-                                button type="submit" aria-label=(format!("Remove {p}")) { "Remove" }
+                            @if admin.may(&action) {
+                                form.inline-form method="post" action=(action) {
+                                    (csrf_input(admin))
+                                    input type="hidden" name="permission" value=(p);
+                                    input type="hidden" name="grant" value="false";
+                                    button type="submit" aria-label=(format!("Remove {p}")) { "Remove" }
+                                }
                             }
                         }
                     }
                 }
             }
             @if !deleted {
-                @if !message.is_empty() { p.form-error role="alert" { (message) } }
-                form method="post" action=(action) {
-                    (csrf_input(admin))
-                    input type="hidden" name="grant" value="true";
-                    (super::field("Permission", "permission", "text", &draft, None))
-                    button.primary type="submit" { "Add permission" }
+                @if admin.may(&action) {
+                    @if !message.is_empty() { p.form-error role="alert" { (message) } }
+                    form method="post" action=(action) {
+                        (csrf_input(admin))
+                        input type="hidden" name="grant" value="true";
+                        (super::field("Permission", "permission", "text", &draft, None))
+                        button.primary type="submit" { "Add permission" }
+                    }
                 }
             }
         }

@@ -1,8 +1,8 @@
 //! Integration Configuration → Identity Provider/Single Sign-On (list, Add
 //! New, Edit, Cancel, Done, delete), and the sign-in round trip: `start`
-//! sends the browser to the IdP, `callback` takes it back. OpenID Connect is
-//! the one protocol offered: SAML 2.0 and plain OAuth 2.0 are shown but not
-//! selectable until they can verify what they accept.
+//! sends the browser to the IdP, `callback` takes it back. OpenID Connect and
+//! OAuth 2.0 are offered; SAML 2.0 is shown but not selectable until it can
+//! verify what it accepts.
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use super::{
     Admin, blocking, copy_button, csrf_input, field, layout, page, redirect, settings_tabs,
 };
-use crate::directory::sso::{FLOW_COOKIE, SsoProvider, SsoProviderInput, SsoRefusal};
+use crate::directory::sso::{FLOW_COOKIE, SsoProtocol, SsoProvider, SsoProviderInput, SsoRefusal};
 use crate::directory::{Directory, DirectoryError};
 
 /// Routes of the settings screen and the sign-in round trip.
@@ -38,7 +38,12 @@ fn input_of(form: &Form) -> SsoProviderInput {
         sign_in_message: value(form, "sign_in_message"),
         allowed_domains: value(form, "allowed_domains"),
         self_signup: form.get("self_signup").is_some_and(|v| v == "on"),
+        protocol: value(form, "auth_type"),
         issuer: value(form, "issuer"),
+        authorization_url: value(form, "authorization_url"),
+        token_url: value(form, "token_url"),
+        userinfo_url: value(form, "userinfo_url"),
+        email_claim: value(form, "email_claim"),
         client_id: value(form, "client_id"),
         client_secret: value(form, "client_secret"),
         scopes: value(form, "scopes"),
@@ -50,7 +55,12 @@ fn input_from(p: &SsoProvider) -> SsoProviderInput {
         sign_in_message: p.sign_in_message.clone(),
         allowed_domains: p.allowed_domains.join(", "),
         self_signup: p.self_signup,
+        protocol: p.protocol.value().to_string(),
         issuer: p.issuer.clone(),
+        authorization_url: p.authorization_url.clone(),
+        token_url: p.token_url.clone(),
+        userinfo_url: p.userinfo_url.clone(),
+        email_claim: p.email_claim.clone(),
         client_id: p.client_id.clone(),
         client_secret: String::new(),
         scopes: p.scopes.clone(),
@@ -80,14 +90,27 @@ fn provider_form(
             @if let Some(e) = error { p.form-error role="alert" { (e) } }
             div.field {
                 label for="f-auth-type" { "Auth Type" }
-                select id="f-auth-type" name="auth_type" {
-                    option value="oidc" selected { "OpenID Connect" }
-                    option value="oauth" disabled { "OAuth 2.0 (not available yet)" }
+                select id="f-auth-type" name="auth_type" data-auth-type {
+                    @for p in [SsoProtocol::Oidc, SsoProtocol::OAuth] {
+                        option value=(p.value()) selected[draft.protocol == p.value() || (draft.protocol.is_empty() && p == SsoProtocol::Oidc)] { (p.label()) }
+                    }
                     option value="saml" disabled { "SAML 2.0 (not available yet)" }
                 }
             }
-            (field("Issuer (Auth URL)", "issuer", "text", &draft.issuer, None))
-            p.hint { "Roster reads <issuer>/.well-known/openid-configuration for the authorization, token and key URLs." }
+            // Both groups are in the page; the script shows the chosen one.
+            fieldset.protocol data-protocol="oidc" {
+                legend { "OpenID Connect" }
+                (field("Issuer (Auth URL)", "issuer", "text", &draft.issuer, None))
+                p.hint { "Roster reads <issuer>/.well-known/openid-configuration for the authorization, token and key URLs." }
+            }
+            fieldset.protocol data-protocol="oauth" {
+                legend { "OAuth 2.0" }
+                (field("Authorization URL (Auth URL)", "authorization_url", "text", &draft.authorization_url, None))
+                (field("Token URL", "token_url", "text", &draft.token_url, None))
+                (field("Userinfo URL", "userinfo_url", "text", &draft.userinfo_url, None))
+                (field("Email Claim", "email_claim", "text", if draft.email_claim.is_empty() { "email" } else { &draft.email_claim }, None))
+                p.hint { "Roster exchanges the code at the Token URL, asks the Userinfo URL with the access token, and signs in the email in this claim (refused when email_verified is false)." }
+            }
             (field("Client ID", "client_id", "text", &draft.client_id, None))
             div.field {
                 label for="f-client_secret" { "Client Secret" }
@@ -130,7 +153,7 @@ fn sso_page(admin: &Admin, providers: &[SsoProvider], view: &View, callback: &st
             section.card {
                 div.row {
                     h2 { "Identity Provider/Single Sign-On" }
-                    @if view.open.is_none() {
+                    @if view.open.is_none() && admin.may("/admin/settings/sso") {
                         a.button.primary href="/admin/settings/sso?add=1" { "Add New" }
                     }
                 }
@@ -146,17 +169,29 @@ fn sso_page(admin: &Admin, providers: &[SsoProvider], view: &View, callback: &st
                         } @else {
                             div.row {
                                 h3 { (p.sign_in_message) }
-                                div.actions {
-                                    a.button href=(format!("/admin/settings/sso?edit={}", p.id)) { "Edit" }
-                                    form.inline-form method="post" action=(format!("/admin/settings/sso/{}/delete", p.id)) {
-                                        (csrf_input(admin))
-                                        button.danger type="submit" { "Delete" }
+                                @if admin.may("/admin/settings/sso") {
+                                    div.actions {
+                                        a.button href=(format!("/admin/settings/sso?edit={}", p.id)) { "Edit" }
+                                        form.inline-form method="post" action=(format!("/admin/settings/sso/{}/delete", p.id)) {
+                                            (csrf_input(admin))
+                                            button.danger type="submit" { "Delete" }
+                                        }
                                     }
                                 }
                             }
                             dl.facts {
-                                dt { "Auth Type" } dd { "OpenID Connect" }
-                                dt { "Issuer" } dd { code { (p.issuer) } }
+                                dt { "Auth Type" } dd { (p.protocol.label()) }
+                                @match p.protocol {
+                                    SsoProtocol::Oidc => {
+                                        dt { "Issuer" } dd { code { (p.issuer) } }
+                                    }
+                                    SsoProtocol::OAuth => {
+                                        dt { "Authorization URL" } dd { code { (p.authorization_url) } }
+                                        dt { "Token URL" } dd { code { (p.token_url) } }
+                                        dt { "Userinfo URL" } dd { code { (p.userinfo_url) } }
+                                        dt { "Email Claim" } dd { code { (p.email_claim) } }
+                                    }
+                                }
                                 dt { "Client ID" } dd { code { (p.client_id) } }
                                 dt { "Allowed Domains" } dd { (p.allowed_domains.join(", ")) }
                                 dt { "Self-Service Sign-Up" } dd { (if p.self_signup { "On (new accounts are Viewers)" } else { "Off (accounts must exist first)" }) }

@@ -214,14 +214,18 @@ fn scim_page(admin: &Admin, data: &ScimData, view: &ScimView, bookmark: &str) ->
             div.row {
                 h2 { "SCIM provisioning" }
                 @if data.tenant.scim_active {
-                    form method="post" action=(format!("/admin/tenants/{slug}/scim/deactivate")) {
-                        (csrf_input(admin))
-                        button.danger type="submit" { "Deactivate SCIM" }
+                    @if admin.may(&format!("/admin/tenants/{slug}/scim/deactivate")) {
+                        form method="post" action=(format!("/admin/tenants/{slug}/scim/deactivate")) {
+                            (csrf_input(admin))
+                            button.danger type="submit" { "Deactivate SCIM" }
+                        }
                     }
                 } @else {
-                    form method="post" action=(format!("/admin/tenants/{slug}/scim/activate")) {
-                        (csrf_input(admin))
-                        button.primary type="submit" { "Activate SCIM" }
+                    @if admin.may(&format!("/admin/tenants/{slug}/scim/activate")) {
+                        form method="post" action=(format!("/admin/tenants/{slug}/scim/activate")) {
+                            (csrf_input(admin))
+                            button.primary type="submit" { "Activate SCIM" }
+                        }
                     }
                 }
             }
@@ -256,25 +260,33 @@ fn scim_page(admin: &Admin, data: &ScimData, view: &ScimView, bookmark: &str) ->
                             input id="secret" name="secret" type="password" readonly value="••••••••••••••••"
                                 autocomplete="off" data-masked="true";
                         }
-                        button.icon type="button" data-reveal=(format!("/admin/tenants/{slug}/secret/reveal"))
-                            data-target="secret" data-tooltip="Show" aria-label="Show or hide the Secret Key" aria-pressed="false" {
-                            (PreEscaped(ICON_EYE))
+                        @if admin.may(&format!("/admin/tenants/{slug}/secret/reveal")) {
+                            button.icon type="button" data-reveal=(format!("/admin/tenants/{slug}/secret/reveal"))
+                                data-target="secret" data-tooltip="Show" aria-label="Show or hide the Secret Key" aria-pressed="false" {
+                                (PreEscaped(ICON_EYE))
+                            }
                         }
-                        button.icon type="button" data-edit="secret" data-tooltip="Edit" aria-label="Edit the Secret Key" {
-                            (PreEscaped(ICON_PENCIL))
+                        @if admin.may(&format!("/admin/tenants/{slug}/secret")) {
+                            button.icon type="button" data-edit="secret" data-tooltip="Edit" aria-label="Edit the Secret Key" {
+                                (PreEscaped(ICON_PENCIL))
+                            }
                         }
                     }
                     @if let Some(e) = &view.secret_error { p.field-error id="secret-error" { (e) } }
                 }
-                div.actions.edit-actions hidden[view.secret_draft.is_none()] {
-                    button.primary type="submit" data-save disabled[view.secret_draft.is_none()] { "Save Changes" }
-                    button type="button" data-cancel { "Cancel" }
+                @if admin.may(&format!("/admin/tenants/{slug}/secret")) {
+                    div.actions.edit-actions hidden[view.secret_draft.is_none()] {
+                        button.primary type="submit" data-save disabled[view.secret_draft.is_none()] { "Save Changes" }
+                        button type="button" data-cancel { "Cancel" }
+                    }
                 }
             }
-            div.actions {
-                button type="button" data-connectivity=(format!("/admin/tenants/{slug}/secret/reveal"))
-                    data-endpoint=(data.endpoint) data-client-id=(data.client_id) {
-                    "Copy SCIM Connectivity Details"
+            @if admin.may(&format!("/admin/tenants/{slug}/secret/reveal")) {
+                div.actions {
+                    button type="button" data-connectivity=(format!("/admin/tenants/{slug}/secret/reveal"))
+                        data-endpoint=(data.endpoint) data-client-id=(data.client_id) {
+                        "Copy SCIM Connectivity Details"
+                    }
                 }
             }
         }
@@ -297,27 +309,29 @@ fn scim_page(admin: &Admin, data: &ScimData, view: &ScimView, bookmark: &str) ->
                 }
             }
             @let label = if live_tokens.is_empty() { "Generate token" } else { "Generate new token" };
-            button.primary type="button" data-open-dialog="token-confirm" { (label) }
-            dialog id="token-confirm" aria-labelledby="token-confirm-title" {
-                form method="post" action=(format!("/admin/tenants/{slug}/token")) {
-                    (csrf_input(admin))
-                    h3 id="token-confirm-title" { (label) }
-                    @if !live_tokens.is_empty() {
-                        p.warning { "Generating a new token invalidates the current one. Your identity provider stops provisioning until you paste the new token into it." }
-                        div.field {
-                            label for="grace" { "Keep the old token working for" }
-                            select id="grace" name="grace_minutes" {
-                                option value="0" { "No grace period (invalidate now)" }
-                                option value="60" { "1 hour" }
-                                option value="1440" { "24 hours" }
-                                option value="10080" { "7 days" }
+            @if admin.may(&format!("/admin/tenants/{slug}/token")) {
+                button.primary type="button" data-open-dialog="token-confirm" { (label) }
+                dialog id="token-confirm" aria-labelledby="token-confirm-title" {
+                    form method="post" action=(format!("/admin/tenants/{slug}/token")) {
+                        (csrf_input(admin))
+                        h3 id="token-confirm-title" { (label) }
+                        @if !live_tokens.is_empty() {
+                            p.warning { "Generating a new token invalidates the current one. Your identity provider stops provisioning until you paste the new token into it." }
+                            div.field {
+                                label for="grace" { "Keep the old token working for" }
+                                select id="grace" name="grace_minutes" {
+                                    option value="0" { "No grace period (invalidate now)" }
+                                    option value="60" { "1 hour" }
+                                    option value="1440" { "24 hours" }
+                                    option value="10080" { "7 days" }
+                                }
                             }
                         }
-                    }
-                    p { "The token is shown once, right after it is generated." }
-                    div.actions {
-                        button.primary type="submit" { (label) }
-                        button type="button" data-close-dialog { "Cancel" }
+                        p { "The token is shown once, right after it is generated." }
+                        div.actions {
+                            button.primary type="submit" { (label) }
+                            button type="button" data-close-dialog { "Cancel" }
+                        }
                     }
                 }
             }

@@ -125,14 +125,21 @@ impl Directory {
         })
     }
 
-    /// Creates an account that signs in only by SSO (no password).
+    /// Creates an account that signs in only by SSO (no password): invited
+    /// ahead of a first sign-in, or made by Self-Service Sign-Up.
     pub fn create_sso_admin(
         &self,
         username: &str,
         role: AdminRole,
         actor: &str,
+        self_signup: bool,
     ) -> Result<(), DirectoryError> {
         validate_username(username)?;
+        if !self_signup && !is_email(username) {
+            return Err(DirectoryError::Invalid(format!(
+                "{username:?} is not an email address: single sign-on accounts are named by the email the identity provider sends"
+            )));
+        }
         self.store.write(|tx| {
             if tx.view().admin(username)?.is_some() {
                 return Err(DirectoryError::Conflict(format!(
@@ -149,14 +156,16 @@ impl Directory {
                 last_sign_in: None,
                 sign_in_method: None,
             })?;
+            let (action, how) = if self_signup {
+                ("admin.created", "self-service sign-up")
+            } else {
+                ("admin.invited", "signs in by single sign-on")
+            };
             tx.append_audit(&audit_row(
                 None,
                 actor,
-                "admin.created",
-                Some(format!(
-                    "{username} as {} (self-service sign-up)",
-                    role.as_str()
-                )),
+                action,
+                Some(format!("{username} as {} ({how})", role.as_str())),
             ))?;
             Ok(())
         })
@@ -380,4 +389,15 @@ impl SetupToken {
     pub fn consume(&self) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
+}
+
+/// An address of the shape `local@domain.tld` (what an IdP sends as email).
+fn is_email(text: &str) -> bool {
+    text.rsplit_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    })
 }

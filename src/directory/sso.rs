@@ -1,9 +1,11 @@
-//! Console single sign-on with OpenID Connect: the authorization code flow
-//! with PKCE, `state` (bound to the browser by a cookie) and `nonce`; the ID
-//! token's signature checked against the issuer's JWKS (cached, fetched again
-//! for an unknown `kid`), `iss`/`aud`/`exp`/`iat` with a minute of clock skew,
-//! the email from verified claims, the provider's Allowed Domains, and
-//! Self-Service Sign-Up creating Viewers. JOSE is `jsonwebtoken`'s.
+//! Console single sign-on with OpenID Connect or plain OAuth 2.0: the
+//! authorization code flow with PKCE and `state` (bound to the browser by a
+//! cookie). OpenID Connect adds a `nonce` and the ID token's signature checked
+//! against the issuer's JWKS (cached, fetched again for an unknown `kid`),
+//! `iss`/`aud`/`exp`/`iat` with a minute of clock skew; OAuth 2.0 reads the
+//! email from the provider's userinfo URL with the access token. Both honour
+//! `email_verified`, the provider's Allowed Domains, and Self-Service Sign-Up
+//! creating Viewers. JOSE is `jsonwebtoken`'s.
 //!
 //! Providers live in one meta row (`sso_providers`): there are few, and each
 //! client secret is sealed like every other secret.
@@ -36,19 +38,81 @@ const LEEWAY_SECS: u64 = 60;
 /// The name of the cookie binding a sign-in to the browser that began it.
 pub const FLOW_COOKIE: &str = "roster_sso";
 
+/// How a provider signs admins in (the form's Auth Type).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SsoProtocol {
+    /// OpenID Connect: discovery, a signed ID token.
+    #[default]
+    Oidc,
+    /// OAuth 2.0: configured URLs, the email from the userinfo answer.
+    OAuth,
+}
+
+impl SsoProtocol {
+    /// The form value.
+    pub fn value(self) -> &'static str {
+        match self {
+            SsoProtocol::Oidc => "oidc",
+            SsoProtocol::OAuth => "oauth",
+        }
+    }
+
+    /// The form label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SsoProtocol::Oidc => "OpenID Connect",
+            SsoProtocol::OAuth => "OAuth 2.0",
+        }
+    }
+
+    /// Parses the form value (empty is OpenID Connect).
+    pub fn parse(text: &str) -> Result<SsoProtocol, DirectoryError> {
+        match text.trim() {
+            "" | "oidc" => Ok(SsoProtocol::Oidc),
+            "oauth" => Ok(SsoProtocol::OAuth),
+            "saml" => Err(invalid(
+                "SAML 2.0 is not available yet; use OpenID Connect or OAuth 2.0",
+            )),
+            other => Err(invalid(format!("{other:?} is not an Auth Type"))),
+        }
+    }
+}
+
+fn default_email_claim() -> String {
+    "email".into()
+}
+
 /// A configured identity provider for console sign-in.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SsoProvider {
     /// `sso_…`.
     pub id: String,
+    /// OpenID Connect or OAuth 2.0 (rows from before OAuth read as OpenID Connect).
+    #[serde(default)]
+    pub protocol: SsoProtocol,
     /// The label of its button on the login page.
     pub sign_in_message: String,
     /// Email domains allowed to sign in through it (lowercase, no `@`).
     pub allowed_domains: Vec<String>,
     /// A first sign-in from an allowed domain creates a Viewer account.
     pub self_signup: bool,
-    /// The issuer (its discovery document is `<issuer>/.well-known/openid-configuration`).
+    /// OpenID Connect: the issuer (its discovery document is
+    /// `<issuer>/.well-known/openid-configuration`); empty for OAuth 2.0.
     pub issuer: String,
+    /// OAuth 2.0: where the browser is sent to sign in.
+    #[serde(default)]
+    pub authorization_url: String,
+    /// OAuth 2.0: where the code is exchanged for an access token.
+    #[serde(default)]
+    pub token_url: String,
+    /// OAuth 2.0: answers the signed-in user's claims for the access token.
+    #[serde(default)]
+    pub userinfo_url: String,
+    /// OAuth 2.0: the userinfo claim holding the email (a dotted path reaches
+    /// into objects).
+    #[serde(default = "default_email_claim")]
+    pub email_claim: String,
     /// The client id registered at the IdP.
     pub client_id: String,
     /// The client secret, sealed.
@@ -69,8 +133,18 @@ pub struct SsoProviderInput {
     pub allowed_domains: String,
     /// Self-Service Sign-Up.
     pub self_signup: bool,
-    /// Issuer URL.
+    /// Auth Type: `oidc` or `oauth`.
+    pub protocol: String,
+    /// Issuer URL (OpenID Connect).
     pub issuer: String,
+    /// Authorization URL (OAuth 2.0).
+    pub authorization_url: String,
+    /// Token URL (OAuth 2.0).
+    pub token_url: String,
+    /// Userinfo URL (OAuth 2.0).
+    pub userinfo_url: String,
+    /// Email claim in the userinfo answer (OAuth 2.0; empty is `email`).
+    pub email_claim: String,
     /// Client id.
     pub client_id: String,
     /// Client secret; empty on edit keeps the stored one.
@@ -83,6 +157,8 @@ pub struct SsoProviderInput {
 pub trait SsoHttp: Send + Sync {
     /// GETs a JSON document.
     fn get_json(&self, url: &str) -> Result<Value, String>;
+    /// GETs a JSON document with a bearer token; the status and JSON answer.
+    fn get_json_bearer(&self, url: &str, token: &str) -> Result<(u16, Value), String>;
     /// POSTs a form with HTTP Basic client authentication; the status and JSON answer.
     fn post_form(
         &self,
@@ -120,6 +196,7 @@ pub enum SsoRefusal {
 /// A sign-in that left for the IdP.
 struct Flow {
     provider: String,
+    /// Empty for OAuth 2.0, which has no ID token to carry it.
     nonce: String,
     verifier: Zeroizing<String>,
     browser: [u8; 32],
@@ -207,6 +284,55 @@ fn parse_issuer(text: &str) -> Result<String, DirectoryError> {
         Err(invalid(
             "the issuer is the IdP's https:// URL (its discovery document is at <issuer>/.well-known/openid-configuration)",
         ))
+    }
+}
+
+/// An OAuth 2.0 endpoint the admin typed.
+fn parse_endpoint(text: &str, what: &str) -> Result<String, DirectoryError> {
+    let t = text.trim();
+    let ok = (t.starts_with("https://") || t.starts_with("http://"))
+        && t.len() > 8
+        && t.len() <= 2048
+        && !t.contains(char::is_whitespace)
+        && !t.contains('#');
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(invalid(format!(
+            "the {what} is the identity provider's https:// URL for it"
+        )))
+    }
+}
+
+fn parse_email_claim(text: &str) -> Result<String, DirectoryError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(default_email_claim());
+    }
+    let ok = t.len() <= 128
+        && t.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-:".contains(&b))
+        });
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(invalid(
+            "the Email Claim is a claim name such as email (a dotted path like profile.email reaches into objects)",
+        ))
+    }
+}
+
+/// `email_verified` as IdPs send it: absent means the IdP vouches for the
+/// email by sending it; a string "true" is seen from some.
+fn is_verified(claim: Option<&Value>) -> bool {
+    match claim {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        Some(_) => false,
     }
 }
 
@@ -299,18 +425,44 @@ impl Directory {
             return Err(invalid("the Sign-In Message is 1-80 characters"));
         }
         let domains = parse_domains(&input.allowed_domains)?;
-        let issuer = parse_issuer(&input.issuer)?;
+        let protocol = SsoProtocol::parse(&input.protocol)?;
+        let mut scopes: Vec<&str> = input.scopes.split_whitespace().collect();
+        let (issuer, authorization_url, token_url, userinfo_url, email_claim) = match protocol {
+            SsoProtocol::Oidc => {
+                if !scopes.contains(&"openid") {
+                    scopes.insert(0, "openid");
+                }
+                if !scopes.contains(&"email") {
+                    scopes.push("email");
+                }
+                let issuer = parse_issuer(&input.issuer)?;
+                (
+                    issuer,
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    default_email_claim(),
+                )
+            }
+            SsoProtocol::OAuth => (
+                String::new(),
+                parse_endpoint(&input.authorization_url, "Authorization URL")?,
+                parse_endpoint(&input.token_url, "Token URL")?,
+                parse_endpoint(&input.userinfo_url, "Userinfo URL")?,
+                parse_email_claim(&input.email_claim)?,
+            ),
+        };
         let client_id = input.client_id.trim();
         if client_id.is_empty() || client_id.len() > 256 {
             return Err(invalid("give the Client ID the IdP issued"));
         }
-        let mut scopes: Vec<&str> = input.scopes.split_whitespace().collect();
-        if !scopes.contains(&"openid") {
-            scopes.insert(0, "openid");
+        if scopes.join(" ").len() > 1024 {
+            return Err(invalid("the Scopes are at most 1024 characters"));
         }
-        if !scopes.contains(&"email") {
-            scopes.push("email");
-        }
+        let endpoint = match protocol {
+            SsoProtocol::Oidc => format!("issuer {issuer}"),
+            SsoProtocol::OAuth => format!("authorization URL {authorization_url}"),
+        };
         let keys = self.keys_read();
         let saved = self.store.write(|tx| {
             let mut list = Self::sso_providers_in(tx)?;
@@ -326,10 +478,15 @@ impl Directory {
             };
             let provider = SsoProvider {
                 id: pid.clone(),
+                protocol,
                 sign_in_message: message.to_string(),
                 allowed_domains: domains.clone(),
                 self_signup: input.self_signup,
                 issuer: issuer.clone(),
+                authorization_url: authorization_url.clone(),
+                token_url: token_url.clone(),
+                userinfo_url: userinfo_url.clone(),
+                email_claim: email_claim.clone(),
                 client_id: client_id.to_string(),
                 sealed_client_secret: sealed,
                 scopes: scopes.join(" "),
@@ -349,18 +506,21 @@ impl Directory {
                     "sso.created"
                 },
                 Some(format!(
-                    "{pid} ({message}) issuer {issuer}; domains {}; self-service sign-up {}",
+                    "{pid} ({message}) {} {endpoint}; domains {}; self-service sign-up {}",
+                    protocol.label(),
                     domains.join(" "),
                     if input.self_signup { "on" } else { "off" }
                 )),
             ))?;
             Ok(provider)
         })?;
-        self.sso
-            .issuers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&saved.issuer);
+        if saved.protocol == SsoProtocol::Oidc {
+            self.sso
+                .issuers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&saved.issuer);
+        }
         Ok(saved)
     }
 
@@ -428,9 +588,18 @@ impl Directory {
     /// the cookie that binds the flow to this browser.
     pub fn sso_begin(&self, provider_id: &str) -> Result<(String, Zeroizing<String>), SsoRefusal> {
         let provider = self.provider(provider_id)?;
-        let issuer = self.issuer(&provider.issuer, false)?;
+        let authorization_endpoint = match provider.protocol {
+            SsoProtocol::Oidc => self
+                .issuer(&provider.issuer, false)?
+                .authorization_endpoint
+                .clone(),
+            SsoProtocol::OAuth => provider.authorization_url.clone(),
+        };
         let state = random_id();
-        let nonce = random_id();
+        let nonce = match provider.protocol {
+            SsoProtocol::Oidc => random_id(),
+            SsoProtocol::OAuth => String::new(),
+        };
         let verifier = generate_secret();
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let browser = generate_secret();
@@ -449,25 +618,25 @@ impl Directory {
             );
         }
         let callback = self.sso_callback_url();
-        let sep = if issuer.authorization_endpoint.contains('?') {
+        let sep = if authorization_endpoint.contains('?') {
             '&'
         } else {
             '?'
         };
-        let url = format!(
-            "{}{sep}{}",
-            issuer.authorization_endpoint,
-            query(&[
-                ("response_type", "code"),
-                ("client_id", &provider.client_id),
-                ("redirect_uri", &callback),
-                ("scope", &provider.scopes),
-                ("state", &state),
-                ("nonce", &nonce),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ])
-        );
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", provider.client_id.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("scope", provider.scopes.as_str()),
+            ("state", state.as_str()),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if !nonce.is_empty() {
+            params.push(("nonce", nonce.as_str()));
+        }
+        params.retain(|(_, v)| !v.is_empty());
+        let url = format!("{authorization_endpoint}{sep}{}", query(&params));
         Ok((url, Zeroizing::new(browser.to_string())))
     }
 
@@ -521,7 +690,14 @@ impl Directory {
             return Err(SsoRefusal::State);
         }
         let provider = self.provider(&flow.provider)?;
-        let issuer = self.issuer(&provider.issuer, false)?;
+        let issuer = match provider.protocol {
+            SsoProtocol::Oidc => Some(self.issuer(&provider.issuer, false)?),
+            SsoProtocol::OAuth => None,
+        };
+        let token_endpoint = match &issuer {
+            Some(i) => i.token_endpoint.clone(),
+            None => provider.token_url.clone(),
+        };
         let secret = {
             let plain = self
                 .keys_read()
@@ -537,7 +713,7 @@ impl Directory {
         let (status, answer) = self
             .sso_http()?
             .post_form(
-                &issuer.token_endpoint,
+                &token_endpoint,
                 (&provider.client_id, &secret),
                 &[
                     ("grant_type", "authorization_code"),
@@ -553,30 +729,33 @@ impl Directory {
                 "the token endpoint answered {status} ({why})"
             )));
         }
-        let id_token = answer["id_token"]
-            .as_str()
-            .ok_or_else(|| SsoRefusal::Provider("no id_token in the token answer".into()))?;
-        let claims = self.verify_id_token(&provider, &issuer, id_token)?;
-        if claims.nonce.as_deref() != Some(flow.nonce.as_str()) {
-            return Err(SsoRefusal::Token("nonce mismatch".into()));
-        }
-        let verified = match &claims.email_verified {
-            None => true,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s == "true",
-            Some(_) => false,
+        let (subject, email, verified) = match &issuer {
+            Some(issuer) => {
+                let id_token = answer["id_token"].as_str().ok_or_else(|| {
+                    SsoRefusal::Provider("no id_token in the token answer".into())
+                })?;
+                let claims = self.verify_id_token(&provider, issuer, id_token)?;
+                if claims.nonce.as_deref() != Some(flow.nonce.as_str()) {
+                    return Err(SsoRefusal::Token("nonce mismatch".into()));
+                }
+                let verified = is_verified(claims.email_verified.as_ref());
+                (claims.sub, claims.email, verified)
+            }
+            None => self.oauth_userinfo(&provider, &answer)?,
         };
-        let email = claims
-            .email
+        let email = email
             .as_deref()
             .map(|e| e.trim().to_ascii_lowercase())
             .filter(|e| !e.is_empty())
             .ok_or_else(|| {
-                SsoRefusal::Email(format!(
-                    "the identity provider sent no email for {}",
-                    claims.sub
-                ))
+                SsoRefusal::Email(format!("the identity provider sent no email for {subject}"))
             })?;
+        if !email.contains('@') {
+            return Err(SsoRefusal::Email(format!(
+                "the identity provider's {} claim is not an email address",
+                provider.email_claim
+            )));
+        }
         if !verified {
             return Err(SsoRefusal::Email(format!(
                 "the identity provider has not verified {email}"
@@ -590,6 +769,51 @@ impl Directory {
             )));
         }
         Ok((provider, email))
+    }
+
+    /// OAuth 2.0: the subject, email and whether it is verified, from the
+    /// userinfo URL asked with the access token the code was exchanged for.
+    fn oauth_userinfo(
+        &self,
+        provider: &SsoProvider,
+        answer: &Value,
+    ) -> Result<(String, Option<String>, bool), SsoRefusal> {
+        let token = answer["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| SsoRefusal::Provider("no access_token in the token answer".into()))?;
+        // RFC 6749 §7.1: only a bearer token can be sent as one (absent: assumed bearer).
+        if let Some(kind) = answer["token_type"].as_str()
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(SsoRefusal::Provider(format!(
+                "the token endpoint issued a {kind:?} token, not a bearer token"
+            )));
+        }
+        let (status, info) = self
+            .sso_http()?
+            .get_json_bearer(&provider.userinfo_url, token)
+            .map_err(SsoRefusal::Provider)?;
+        if status != 200 {
+            return Err(SsoRefusal::Provider(format!(
+                "the userinfo URL answered {status}"
+            )));
+        }
+        let mut claim = &info;
+        for part in provider.email_claim.split('.') {
+            claim = &claim[part];
+        }
+        let email = claim.as_str().map(str::to_string);
+        let subject = match &info["sub"] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => match &info["id"] {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => "this account".into(),
+            },
+        };
+        Ok((subject, email, is_verified(info.get("email_verified"))))
     }
 
     fn verify_id_token(
@@ -655,7 +879,12 @@ impl Directory {
         }
         super::admins::validate_username(email)
             .map_err(|_| SsoRefusal::Email(format!("{email} cannot be a Roster username")))?;
-        self.create_sso_admin(email, AdminRole::Viewer, &format!("sso:{}", provider.id))?;
+        self.create_sso_admin(
+            email,
+            AdminRole::Viewer,
+            &format!("sso:{}", provider.id),
+            true,
+        )?;
         Ok(email.to_string())
     }
 }

@@ -231,6 +231,17 @@ impl SsoHttp for SsoClient {
         }
     }
 
+    fn get_json_bearer(&self, url: &str, token: &str) -> Result<(u16, serde_json::Value), String> {
+        let response = self
+            .agent
+            .get(url)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| format!("{url}: {e}"))?;
+        read_json(response)
+    }
+
     fn post_form(
         &self,
         url: &str,

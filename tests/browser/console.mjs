@@ -331,6 +331,12 @@ try {
   const idp = await startIdp();
   await page.goto(`${base}/admin/settings/sso`);
   await page.getByRole("link", { name: "Add New" }).click();
+  // The Auth Type shows its own fields: OAuth 2.0 asks for its URLs, OpenID Connect for the issuer.
+  assert.equal(await page.isVisible("#f-token_url"), false);
+  await page.selectOption("#f-auth-type", "oauth");
+  assert.equal(await page.isVisible("#f-token_url"), true);
+  assert.equal(await page.isVisible("#f-issuer"), false);
+  await page.selectOption("#f-auth-type", "oidc");
   await page.fill("#f-issuer", idp.base);
   await page.fill("#f-client_id", "roster-console");
   await page.fill("#f-client_secret", "browser-idp-secret-77");
