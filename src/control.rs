@@ -814,7 +814,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             }
         }
         Command::Check => {
-            let records = dir.store().verify_records()?;
+            let records = dir.verify_records()?;
             let n = dir.check_secrets()?;
             let _ = writeln!(
                 out,
@@ -822,7 +822,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             );
         }
         Command::Backup { out: file } => {
-            let rows = dir.store().backup_to(&file)?;
+            let rows = dir.backup_to(&file)?;
             let _ = writeln!(
                 out,
                 "backup written to {}: {rows} rows from one consistent snapshot",

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::tenants::tenant_frame;
 use super::{Admin, blocking, csrf_input, page, redirect};
-use crate::directory::writes::MembersInAnswer;
+use crate::directory::scim::writes::MembersInAnswer;
 use crate::directory::{AuditRecord, EventRecord, TenantRecord};
 use crate::directory::{Directory, DirectoryError};
 use crate::scim::filter::Resolver;

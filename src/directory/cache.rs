@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use super::resources::custom_schemas;
+use super::scim::resources::custom_schemas;
 use super::{Directory, DirectoryError};
 use crate::scim::schema::Registry;
 use crate::store::records::{CredentialKind, CredentialRecord, TenantRecord};

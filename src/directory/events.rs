@@ -89,7 +89,7 @@ impl Directory {
     /// newest event of a tenant always stays: it carries the sequence on).
     /// Returns how many tenants had events pruned.
     pub fn prune_events(&self) -> Result<usize, DirectoryError> {
-        let cutoff_ms = super::resources::now_ms()
+        let cutoff_ms = super::scim::resources::now_ms()
             .saturating_sub(i64::try_from(self.event_retention.as_millis()).unwrap_or(i64::MAX));
         let view = self.store.read()?;
         let mut due = Vec::new();

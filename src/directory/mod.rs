@@ -11,13 +11,11 @@ pub mod cache;
 pub mod credentials;
 pub mod events;
 pub mod keys;
-pub mod profile;
-pub mod resources;
 pub mod roles;
+pub mod scim;
 pub mod sso;
 pub mod tenants;
 pub mod webhooks;
-pub mod writes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -35,7 +33,7 @@ pub use crate::store::{WriteFailure, write_failure};
 pub use admins::{AdminRole, AdminSummary};
 pub use credentials::{AuthFailure, ScimPrincipal};
 pub use keys::{KeyStatus, RotationReport};
-pub use profile::IdpProfile;
+pub use scim::profile::IdpProfile;
 
 /// Compares two secrets (tokens, CSRF values) in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
@@ -166,7 +164,7 @@ pub struct Directory {
     /// request never waits for the writer.
     audit_buffer: std::sync::Mutex<Vec<AuditRecord>>,
     tenant_cache: cache::TenantCache,
-    page_anchors: resources::AnchorCache,
+    page_anchors: scim::resources::AnchorCache,
     access_tokens: apps::AccessTokens,
     /// Console sign-ins in progress and the IdPs' keys.
     sso: sso::SsoState,
@@ -204,9 +202,29 @@ impl Directory {
         })
     }
 
-    /// The store (for the HTTP layer's health check and tests).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The size of the store file in bytes (0 if it cannot be read).
+    pub fn store_file_bytes(&self) -> u64 {
+        std::fs::metadata(self.store.path()).map_or(0, |m| m.len())
+    }
+
+    /// Durable commits and the write requests they carried, since start.
+    pub fn write_stats(&self) -> (u64, u64) {
+        self.store.write_stats()
+    }
+
+    /// Console sessions stored (live and not yet pruned).
+    pub fn session_count(&self) -> Result<u64, DirectoryError> {
+        Ok(self.store.read()?.session_count()?)
+    }
+
+    /// Decodes every record (`roster check`); how many there are.
+    pub fn verify_records(&self) -> Result<u64, DirectoryError> {
+        Ok(self.store.verify_records()?)
+    }
+
+    /// Writes a consistent copy of the store to `file`; the rows copied.
+    pub fn backup_to(&self, file: &Path) -> Result<u64, DirectoryError> {
+        Ok(self.store.backup_to(file)?)
     }
 
     /// Sets the public base URL once the listen address is known.

@@ -100,7 +100,7 @@ impl Directory {
                     tenant.id,
                     &EventRecord {
                         seq: 0,
-                        ts_ms: super::resources::now_ms(),
+                        ts_ms: super::scim::resources::now_ms(),
                         resource_type: "Role".into(),
                         id: rec.id.clone(),
                         action: "permissions_changed".into(),

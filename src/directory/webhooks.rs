@@ -352,7 +352,7 @@ impl Directory {
         let headers = signed_headers(&secret, message_id, body)?;
         let header_refs: Vec<(&str, String)> =
             headers.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let started_ms = super::resources::now_ms();
+        let started_ms = super::scim::resources::now_ms();
         let clock = std::time::Instant::now();
         let outcome = transport.post(&hook.url, &header_refs, body);
         let latency_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -430,7 +430,7 @@ impl Directory {
     /// and behind their tenant's feed.
     pub fn due_webhooks(&self) -> Result<Vec<(u64, String)>, DirectoryError> {
         let view = self.store.read()?;
-        let now = super::resources::now_ms();
+        let now = super::scim::resources::now_ms();
         let mut due = Vec::new();
         let mut last_seq = std::collections::HashMap::new();
         for hook in view.webhooks(None)? {
@@ -465,7 +465,7 @@ impl Directory {
         let Some(hook) = view.webhook(tenant, id)? else {
             return Ok(DeliveryStep::Idle);
         };
-        if !hook.enabled || hook.next_attempt_ms > super::resources::now_ms() {
+        if !hook.enabled || hook.next_attempt_ms > super::scim::resources::now_ms() {
             return Ok(DeliveryStep::Idle);
         }
         // Events retention removed before they went out are passed over.

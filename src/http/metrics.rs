@@ -128,13 +128,11 @@ impl Metrics {
                 esc(op)
             );
         }
-        let store_bytes = std::fs::metadata(dir.store().path())
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let store_bytes = dir.store_file_bytes();
         out.push_str("# HELP roster_store_size_bytes Size of the database file.\n");
         out.push_str("# TYPE roster_store_size_bytes gauge\n");
         let _ = writeln!(out, "roster_store_size_bytes {store_bytes}");
-        let (commits, writes) = dir.store().write_stats();
+        let (commits, writes) = dir.write_stats();
         out.push_str("# HELP roster_store_commits_total Durable store commits (each one fsync).\n");
         out.push_str("# TYPE roster_store_commits_total counter\n");
         let _ = writeln!(out, "roster_store_commits_total {commits}");
@@ -164,11 +162,7 @@ impl Metrics {
                 rotated.unwrap_or(0)
             );
         }
-        let sessions = dir
-            .store()
-            .read()
-            .and_then(|v| v.session_count())
-            .unwrap_or(0);
+        let sessions = dir.session_count().unwrap_or(0);
         out.push_str(
             "# HELP roster_console_sessions Console sessions stored (live and not yet pruned).\n",
         );

@@ -55,7 +55,7 @@ fn watch_storage(
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(STORAGE_PROBE_EVERY);
-            if crate::store::write_failure().is_none() {
+            if crate::directory::write_failure().is_none() {
                 continue;
             }
             let probe = data_dir.join(".roster-space-probe");

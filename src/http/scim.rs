@@ -13,21 +13,15 @@ use actix_web::http::StatusCode;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::directory::resources::{GroupRead, Rendered, ScimContext, none_match_hits};
-use crate::directory::writes::{MembersInAnswer, ScimWrite, WriteOutcome, mentions_password};
+use crate::directory::scim::resources::{MemberStream, Rendered, none_match_hits};
+use crate::directory::scim::{PatchAnswer, ScimPage, ScimRead, ScimRequest};
 use crate::directory::{AuditRecord, AuthFailure, Directory, IdpProfile, ScimPrincipal};
 use crate::plumbing::throttle::ScimAuthThrottle;
 use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::discovery::{self, service_provider_config};
 use crate::scim::error::ScimError;
-use crate::scim::filter::Resolver;
 use crate::scim::query::ListQuery;
-use crate::scim::resource::Projection;
 use crate::scim::schema::ResourceKind;
-
-/// The most members a group PATCH answer lists; a larger group's PATCH answers
-/// 204, so that a change of one member never renders a hundred thousand.
-const MEMBERS_IN_PATCH_ANSWER: usize = 1000;
 
 /// Routes under `/scim/v2/{tenant}`; every one passes `authenticate` first.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -297,15 +291,6 @@ fn note(req: &HttpRequest, notes: Vec<String>) {
     }
 }
 
-/// Runs blocking directory work off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ScimError> + Send + 'static,
-) -> Result<T, ScimError> {
-    crate::plumbing::blocking::block(f)
-        .await
-        .map_err(|_| ScimError::new(500, "internal error; see the server log"))?
-}
-
 fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(SCIM_MEDIA_TYPE)
@@ -500,8 +485,32 @@ async fn schema_handler(
         .ok_or_else(|| ScimError::new(404, format!("no schema {id}")))
 }
 
-fn resource_id(req: &HttpRequest) -> String {
-    req.match_info().get("id").unwrap_or_default().to_string()
+/// The request on a resource as the directory's face takes it.
+fn scim_request(
+    req: &HttpRequest,
+    dir: &Directory,
+    kind: ResourceKind,
+) -> Result<ScimRequest, ScimError> {
+    let caller = caller(req)?;
+    let params = query_params(req);
+    let projection_asked = params.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
+    });
+    Ok(ScimRequest {
+        ctx: dir.scim_context(&caller.tenant, caller.profile),
+        kind,
+        id: req.match_info().get("id").unwrap_or_default().to_string(),
+        if_match: header_value(req, header::IF_MATCH),
+        projection: ListQuery::from_params(&params)?.projection,
+        projection_asked,
+    })
+}
+
+fn page_response(page: ScimPage) -> HttpResponse {
+    match page {
+        ScimPage::Json(body) => HttpResponse::Ok().content_type(SCIM_MEDIA_TYPE).body(body),
+        ScimPage::Body(body) => scim_json(StatusCode::OK, &body),
+    }
 }
 
 async fn list(
@@ -512,16 +521,7 @@ async fn list(
     let caller = caller(&req)?;
     let query = ListQuery::from_params(&query_params(&req))?;
     let ctx = dir.scim_context(&caller.tenant, caller.profile);
-    // A lookup by a unique index reads a row or two: cheaper than a thread hop.
-    let page = if let Some(point) = dir.point_query(&ctx, kind, &query) {
-        if let Some(body) = dir.scim_list_point_json(&ctx, kind, &query, &point)? {
-            return Ok(HttpResponse::Ok().content_type(SCIM_MEDIA_TYPE).body(body));
-        }
-        dir.scim_list_point(&ctx, kind, &query, point)?
-    } else {
-        blocking(move || dir.scim_list(&ctx, &[kind], &query)).await?
-    };
-    Ok(scim_json(StatusCode::OK, &page.body))
+    Ok(page_response(dir.scim().list(ctx, kind, query).await?))
 }
 
 async fn search(
@@ -531,41 +531,9 @@ async fn search(
     kinds: Vec<ResourceKind>,
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
-    let body = read_json(&req, payload).await?;
-    let query = ListQuery::from_search(&body)?;
-    let page = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, caller.profile);
-        dir.scim_list(&ctx, &kinds, &query)
-    })
-    .await?;
-    Ok(scim_json(StatusCode::OK, &page.body))
-}
-
-/// Runs a write of `body`: prepared here (or, when it carries a password to
-/// hash, off the worker), then queued for the store's writer thread; the
-/// worker serves other requests until the write is durable. The projection is
-/// checked before anything is written (a bad `attributes` must not commit a
-/// write and then fail) and applied to the answer.
-async fn projected_write<W: ScimWrite<WriteOutcome>>(
-    dir: &web::Data<Directory>,
-    ctx: ScimContext,
-    kind: ResourceKind,
-    projection: &Projection,
-    body: Value,
-    prepare: impl FnOnce(&Directory, ScimContext, &Value) -> Result<W, ScimError> + Send + 'static,
-) -> Result<WriteOutcome, ScimError> {
-    let registry = ctx.registry.clone();
-    let resolver = Resolver::new(&registry, kind);
-    projection.check(&resolver)?;
-    let write = if mentions_password(&body) {
-        let dir = dir.clone();
-        blocking(move || prepare(&dir, ctx, &body)).await?
-    } else {
-        prepare(dir, ctx, &body)?
-    };
-    let (mut rendered, notes) = dir.store().write_queued(write).await?;
-    rendered.body = projection.apply(&resolver, rendered.body);
-    Ok((rendered, notes))
+    let query = ListQuery::from_search(&read_json(&req, payload).await?)?;
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
+    Ok(page_response(dir.scim().search(ctx, kinds, query).await?))
 }
 
 async fn create(
@@ -574,15 +542,9 @@ async fn create(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let caller = caller(&req)?;
+    let request = scim_request(&req, &dir, kind)?;
     let body = read_json(&req, payload).await?;
-    let projection = ListQuery::from_params(&query_params(&req))?.projection;
-    let ctx = dir.scim_context(&caller.tenant, caller.profile);
-    let (rendered, notes) =
-        projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
-            dir.create_write(ctx, kind, body)
-        })
-        .await?;
+    let (rendered, notes) = dir.scim().create(request, body).await?;
     note(&req, notes);
     Ok(resource_response(StatusCode::CREATED, &rendered))
 }
@@ -592,52 +554,40 @@ async fn get_one(
     dir: web::Data<Directory>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let caller = caller(&req)?;
-    let id = resource_id(&req);
-    let projection = ListQuery::from_params(&query_params(&req))?.projection;
-    let ctx = dir.scim_context(&caller.tenant, caller.profile);
-    // A user is one row plus its few group links: read it here, without a
-    // thread hop. A group may have 100 000 members: read it off the worker.
-    let rendered = match kind {
-        ResourceKind::User if projection.is_everything() => {
-            let (body, etag) = dir.scim_get_user_json(&ctx, &id)?;
-            if let Some(unchanged) = not_modified(&req, &etag) {
-                return Ok(unchanged);
-            }
-            return Ok(HttpResponse::Ok()
-                .content_type(SCIM_MEDIA_TYPE)
-                .insert_header((header::ETAG, etag))
-                .body(body));
-        }
-        ResourceKind::User => dir.scim_get(&ctx, kind, &id, &projection)?,
-        ResourceKind::Group => {
-            match blocking(move || dir.scim_get_group(&ctx, &id, &projection)).await? {
-                GroupRead::Whole(rendered) => rendered,
-                GroupRead::Streamed(stream) => {
-                    let etag = stream.etag.clone();
-                    if let Some(unchanged) = not_modified(&req, &etag) {
-                        return Ok(unchanged);
-                    }
-                    // Each chunk (a thousand members) is read when the client
-                    // has taken the previous one: memory stays flat.
-                    let chunks = stream.map(|chunk| {
-                        chunk.map(web::Bytes::from).map_err(|e| {
-                            tracing::warn!(error = %e.detail, "group response cut short");
-                            std::io::Error::other("storage error while streaming a group")
-                        })
-                    });
-                    return Ok(HttpResponse::Ok()
-                        .content_type(SCIM_MEDIA_TYPE)
-                        .insert_header((header::ETAG, etag))
-                        .streaming(futures_util::stream::iter(chunks)));
-                }
-            }
-        }
+    let request = scim_request(&req, &dir, kind)?;
+    let read = dir.scim().get(request).await?;
+    let etag = match &read {
+        ScimRead::Json { etag, .. } => etag,
+        ScimRead::Resource(rendered) => &rendered.etag,
+        ScimRead::Streamed(stream) => &stream.etag,
     };
-    if let Some(unchanged) = not_modified(&req, &rendered.etag) {
+    if let Some(unchanged) = not_modified(&req, etag) {
         return Ok(unchanged);
     }
-    Ok(resource_response(StatusCode::OK, &rendered))
+    Ok(match read {
+        ScimRead::Json { body, etag } => HttpResponse::Ok()
+            .content_type(SCIM_MEDIA_TYPE)
+            .insert_header((header::ETAG, etag))
+            .body(body),
+        ScimRead::Resource(rendered) => resource_response(StatusCode::OK, &rendered),
+        ScimRead::Streamed(stream) => streamed_group(*stream),
+    })
+}
+
+/// A large group's answer: each chunk (a thousand members) is read when the
+/// client has taken the previous one, so memory stays flat.
+fn streamed_group(stream: MemberStream) -> HttpResponse {
+    let etag = stream.etag.clone();
+    let chunks = stream.map(|chunk| {
+        chunk.map(web::Bytes::from).map_err(|e| {
+            tracing::warn!(error = %e.detail, "group response cut short");
+            std::io::Error::other("storage error while streaming a group")
+        })
+    });
+    HttpResponse::Ok()
+        .content_type(SCIM_MEDIA_TYPE)
+        .insert_header((header::ETAG, etag))
+        .streaming(futures_util::stream::iter(chunks))
 }
 
 async fn replace(
@@ -646,17 +596,9 @@ async fn replace(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let caller = caller(&req)?;
-    let id = resource_id(&req);
+    let request = scim_request(&req, &dir, kind)?;
     let body = read_json(&req, payload).await?;
-    let projection = ListQuery::from_params(&query_params(&req))?.projection;
-    let if_match = header_value(&req, header::IF_MATCH);
-    let ctx = dir.scim_context(&caller.tenant, caller.profile);
-    let (rendered, notes) =
-        projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
-            dir.replace_write(ctx, kind, &id, body, if_match.as_deref())
-        })
-        .await?;
+    let (rendered, notes) = dir.scim().replace(request, body).await?;
     note(&req, notes);
     Ok(resource_response(StatusCode::OK, &rendered))
 }
@@ -667,45 +609,16 @@ async fn patch(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let caller = caller(&req)?;
-    let id = resource_id(&req);
+    let request = scim_request(&req, &dir, kind)?;
     let body = read_json(&req, payload).await?;
-    let params = query_params(&req);
-    let asked_for_attributes = params.iter().any(|(k, _)| {
-        k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
-    });
-    let projection = ListQuery::from_params(&params)?.projection;
-    let if_match = header_value(&req, header::IF_MATCH);
-    // Entra expects 204 from group PATCHes; everyone else gets the whole resource.
-    let entra_no_content = kind == ResourceKind::Group
-        && caller.profile.wants_no_content_from_group_patch()
-        && !asked_for_attributes;
-    let members = if entra_no_content {
-        MembersInAnswer::None
-    } else if !asked_for_attributes {
-        MembersInAnswer::UpTo(MEMBERS_IN_PATCH_ANSWER)
-    } else if projection
-        .attributes
-        .iter()
-        .any(|p| p.name.eq_ignore_ascii_case("members"))
-    {
-        MembersInAnswer::All
-    } else {
-        MembersInAnswer::None
-    };
-    let ctx = dir.scim_context(&caller.tenant, caller.profile);
-    let (rendered, notes) =
-        projected_write(&dir, ctx, kind, &projection, body, move |dir, ctx, body| {
-            dir.patch_write(ctx, kind, &id, body, if_match.as_deref(), members)
-        })
-        .await?;
+    let (answer, notes) = dir.scim().patch(request, body).await?;
     note(&req, notes);
-    if entra_no_content || rendered.members_left_out {
-        return Ok(HttpResponse::NoContent()
-            .insert_header((header::ETAG, rendered.etag))
-            .finish());
-    }
-    Ok(resource_response(StatusCode::OK, &rendered))
+    Ok(match answer {
+        PatchAnswer::Resource(rendered) => resource_response(StatusCode::OK, &rendered),
+        PatchAnswer::NoContent(etag) => HttpResponse::NoContent()
+            .insert_header((header::ETAG, etag))
+            .finish(),
+    })
 }
 
 async fn bulk(
@@ -715,12 +628,8 @@ async fn bulk(
 ) -> Result<HttpResponse, ScimError> {
     let caller = caller(&req)?;
     let body = read_json(&req, payload).await?;
-    let request = crate::scim::bulk::parse(&body)?;
-    let (response, notes) = blocking(move || {
-        let ctx = dir.scim_context(&caller.tenant, caller.profile);
-        Ok(dir.scim_bulk(&ctx, &request))
-    })
-    .await?;
+    let ctx = dir.scim_context(&caller.tenant, caller.profile);
+    let (response, notes) = dir.scim().bulk(ctx, body).await?;
     note(&req, notes);
     Ok(scim_json(StatusCode::OK, &response))
 }
@@ -730,12 +639,7 @@ async fn delete(
     dir: web::Data<Directory>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let caller = caller(&req)?;
-    let id = resource_id(&req);
-    let if_match = header_value(&req, header::IF_MATCH);
-    let ctx = dir.scim_context(&caller.tenant, caller.profile);
-    let write = dir.delete_write(&ctx, kind, &id, if_match.as_deref());
-    dir.store().write_queued(write).await?;
+    dir.scim().delete(scim_request(&req, &dir, kind)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
-use super::Directory;
 use super::resources::{
     Rendered, ScimContext, check_precondition, check_unique, etag, hashed, index_keys, name_index,
     new_resource_id, not_found, now_ms, resolve_members, store_kind, write_indexes,
 };
+use crate::directory::Directory;
 use crate::scim::bulk;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Resolved;
@@ -287,7 +287,7 @@ impl Directory {
         let password_hash = match (&new_password, kind) {
             (Some(p), ResourceKind::User) => Some(
                 crate::crypto::password::hash_password(p)
-                    .map_err(|e| ScimError::from(super::DirectoryError::from(e)))?,
+                    .map_err(|e| ScimError::from(crate::directory::DirectoryError::from(e)))?,
             ),
             _ => None,
         };

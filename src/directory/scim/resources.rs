@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Directory, DirectoryError};
 use crate::crypto::password::hash_password;
+use crate::directory::{Directory, DirectoryError};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{IndexedEq, Resolved, Resolver, values_at};
 use crate::scim::query::{CursorPos, ListQuery, decode_cursor, encode_cursor};
@@ -33,7 +33,7 @@ pub struct ScimContext {
     /// `https://host/scim/v2/{slug}`.
     pub base: String,
     /// The IdP profile in effect (the tenant's, or the one detected under "auto").
-    pub profile: super::IdpProfile,
+    pub profile: crate::directory::IdpProfile,
 }
 
 /// A resource as returned to a client, with its ETag.
@@ -657,7 +657,11 @@ fn compare_keys(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Order
 
 impl Directory {
     /// The SCIM context of a tenant under an IdP profile (its own, or a detected one).
-    pub fn scim_context(&self, tenant: &TenantRecord, profile: super::IdpProfile) -> ScimContext {
+    pub fn scim_context(
+        &self,
+        tenant: &TenantRecord,
+        profile: crate::directory::IdpProfile,
+    ) -> ScimContext {
         ScimContext {
             registry: self.registry_of(tenant),
             leniency: Leniency {
@@ -671,8 +675,8 @@ impl Directory {
 
     /// The console's view of a tenant's SCIM data: its fixed profile, or generic under "auto".
     pub fn console_scim_context(&self, tenant: &TenantRecord) -> ScimContext {
-        let profile =
-            super::IdpProfile::of_setting(&tenant.idp).unwrap_or(super::IdpProfile::Generic);
+        let profile = crate::directory::IdpProfile::of_setting(&tenant.idp)
+            .unwrap_or(crate::directory::IdpProfile::Generic);
         self.scim_context(tenant, profile)
     }
 
