@@ -24,215 +24,354 @@ const MAX_REQUEST: u64 = 64 * 1024;
 /// Actor recorded in audit rows for CLI actions.
 const ACTOR: &str = "cli";
 
-/// A management command, as sent over the socket.
+/// A management command: parsed by clap from the command line (the CLI fills
+/// in what it reads from stdin or a file) and sent over the socket as is.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Command {
-    /// Create a tenant.
-    TenantCreate {
-        /// Display name.
-        name: String,
-        /// Slug (derived from the name when absent).
-        slug: Option<String>,
-        /// IdP profile.
-        idp: Option<String>,
-    },
-    /// List tenants.
-    TenantList,
-    /// Show one tenant.
-    TenantShow {
-        /// Slug.
-        slug: String,
-    },
-    /// Rename a tenant.
-    TenantRename {
-        /// Slug.
-        slug: String,
-        /// New display name.
-        name: String,
-    },
-    /// Change tenant settings.
-    TenantSet {
-        /// Slug.
-        slug: String,
-        /// IdP profile.
-        idp: Option<String>,
-        /// soft or hard.
-        delete_policy: Option<String>,
-        /// skip or reject.
-        unknown_members: Option<String>,
-    },
-    /// Show a tenant's change feed.
-    Events {
-        /// Slug.
-        tenant: String,
-        /// Only events after this sequence number.
-        after: u64,
-        /// At most this many.
-        limit: usize,
-    },
-    /// Delete a tenant and all its data.
-    TenantDelete {
-        /// Slug.
-        slug: String,
-    },
-    /// Turn SCIM on or off.
-    ScimSetActive {
-        /// Slug.
-        tenant: String,
-        /// On or off.
-        active: bool,
-    },
-    /// Show the basic credentials.
-    ScimCredentials {
-        /// Slug.
-        tenant: String,
-        /// Print the secret.
-        reveal: bool,
-    },
-    /// Replace the basic secret.
-    ScimSetSecret {
-        /// Slug.
-        tenant: String,
-        /// The new secret (travels only over the 0600 socket).
-        secret: String,
-    },
-    /// Generate a bearer token.
-    TokenCreate {
-        /// Slug.
-        tenant: String,
-        /// Minutes older tokens keep working.
-        grace_minutes: f64,
-    },
-    /// List bearer tokens (hints only).
-    TokenList {
-        /// Slug.
-        tenant: String,
-    },
-    /// Register an API client.
-    AppCreate {
-        /// Slug.
-        tenant: String,
-        /// Application name.
-        name: String,
-        /// Scopes, comma- or space-separated.
-        scopes: String,
-    },
-    /// List API clients.
-    AppList {
-        /// Slug.
-        tenant: String,
-    },
-    /// New secret for an API client.
-    AppRotate {
-        /// Slug.
-        tenant: String,
-        /// Client id.
-        client_id: String,
-        /// Minutes the old secret keeps working.
-        grace_minutes: f64,
-    },
-    /// Remove an API client.
-    AppRevoke {
-        /// Slug.
-        tenant: String,
-        /// Client id.
-        client_id: String,
-    },
-    /// Attach or detach a permission of a group's role.
-    RoleSet {
-        /// Slug.
-        tenant: String,
-        /// Group displayName or id.
-        group: String,
-        /// Permission string.
-        permission: String,
-        /// Attach (true) or detach.
-        grant: bool,
-    },
-    /// List roles with permissions.
-    RoleList {
-        /// Slug.
-        tenant: String,
-    },
-    /// Create a console admin.
-    AdminCreate {
-        /// Login name.
-        username: String,
-        /// Password (travels only over the 0600 socket).
-        password: String,
-        /// `owner`, `admin` or `viewer`; default: owner for the first, admin after.
-        role: Option<String>,
-    },
-    /// Change a console admin's role.
-    AdminSetRole {
-        /// Login name.
-        username: String,
-        /// `owner`, `admin` or `viewer`.
-        role: String,
-    },
-    /// List the console admins.
-    AdminList,
-    /// Create an account that signs in only by SSO.
-    AdminInvite {
-        /// Login name (the email the IdP sends).
-        username: String,
-        /// `owner`, `admin` or `viewer`.
-        role: String,
-    },
-    /// Set a console admin's password (ends their sessions).
-    AdminResetPassword {
-        /// Login name.
-        username: String,
-        /// New password.
-        password: String,
-    },
-    /// Register a custom schema extension.
-    SchemaAdd {
-        /// Slug.
-        tenant: String,
-        /// The schema document.
-        schema: serde_json::Value,
-        /// "user" or "group".
-        applies_to: String,
-    },
-    /// List a tenant's custom schema extensions.
-    SchemaList {
-        /// Slug.
-        tenant: String,
-    },
-    /// Unregister a custom schema extension.
-    SchemaRemove {
-        /// Slug.
-        tenant: String,
-        /// Schema URN.
-        id: String,
-    },
-    /// Manage webhook endpoints (the CLI parses straight into this type).
+    /// `roster tenant ...`
+    Tenant(TenantCommand),
+    /// `roster scim ...`
+    Scim(ScimCommand),
+    /// `roster token ...`
+    Token(TokenCommand),
+    /// `roster app ...`
+    App(AppCommand),
+    /// `roster webhook ...`
     Webhook(WebhookCommand),
-    /// Rotate the data key.
-    KeysRotate,
-    /// Re-wrap data keys under a new master key.
-    KeysRotateMaster {
-        /// File holding the new master key.
-        new_key_file: PathBuf,
-    },
-    /// Show the keyring.
-    KeysStatus,
+    /// `roster role ...`
+    Role(RoleCommand),
+    /// `roster schema ...`
+    Schema(SchemaCommand),
+    /// `roster keys ...`
+    Keys(KeysCommand),
+    /// `roster admin ...`
+    Admin(AdminCommand),
     /// Check that every record decodes and every sealed secret opens.
     Check,
     /// Write an online backup of the store.
     Backup {
-        /// Output file.
+        /// Output file (absolute: the server may run in another directory).
         out: PathBuf,
     },
     /// Show the audit log.
-    Audit {
-        /// Only this tenant.
-        tenant: Option<String>,
-        /// At most this many rows.
-        limit: usize,
+    Audit(AuditArgs),
+    /// Show a tenant's change feed.
+    Events(EventsArgs),
+}
+
+/// `roster tenant ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum TenantCommand {
+    /// Create a tenant; prints its id and slug.
+    Create {
+        /// Display name, e.g. "Acme HR".
+        #[arg(long)]
+        name: String,
+        /// URL slug (derived from the name when omitted).
+        #[arg(long)]
+        slug: Option<String>,
+        /// Identity provider: okta, entra, jumpcloud, onelogin or generic.
+        #[arg(long)]
+        idp: Option<String>,
     },
+    /// List tenants with SCIM status and user/group counts.
+    List,
+    /// Show one tenant.
+    Show {
+        /// Tenant slug.
+        slug: String,
+    },
+    /// Change a tenant's display name (the slug stays).
+    Rename {
+        /// Tenant slug.
+        slug: String,
+        /// New display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Change a tenant's settings.
+    Set {
+        /// Tenant slug.
+        slug: String,
+        /// Identity provider profile: okta, entra, jumpcloud, onelogin, generic or auto.
+        #[arg(long)]
+        idp: Option<String>,
+        /// What SCIM DELETE does: soft (tombstone, revivable) or hard.
+        #[arg(long)]
+        delete_policy: Option<String>,
+        /// Unknown member ids in group writes: skip (and report) or reject (400).
+        #[arg(long)]
+        unknown_members: Option<String>,
+    },
+    /// Delete a tenant and all its users, groups and credentials.
+    Delete {
+        /// Tenant slug.
+        slug: String,
+    },
+}
+
+/// `roster scim ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum ScimCommand {
+    /// Serve SCIM requests for the tenant.
+    Activate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Refuse SCIM requests for the tenant (credentials are kept).
+    Deactivate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Show the SCIM endpoint, client id and (with --reveal) secret.
+    Credentials {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Print the secret (audited).
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Replace the basic-auth secret with one read from standard input.
+    SetSecret {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The new secret: read from stdin by the CLI, travels only over the 0600 socket.
+        #[arg(skip)]
+        secret: String,
+    },
+}
+
+/// `roster token ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum TokenCommand {
+    /// Generate a bearer token and print only the token; older tokens stop working.
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Minutes the previous token keeps working (default 0: it stops now).
+        #[arg(long, value_name = "M", default_value_t = 0.0)]
+        grace_minutes: f64,
+    },
+    /// List a tenant's tokens (hints and expiry, never the tokens).
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `roster app ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum AppCommand {
+    /// Register an API client; prints its client id and secret (shown once).
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// A name for the application.
+        #[arg(long)]
+        name: String,
+        /// Scopes it may ask for, comma-separated.
+        #[arg(long, default_value = "directory:read,events:read")]
+        scopes: String,
+    },
+    /// List a tenant's API clients (never their secrets).
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Give a client a new secret; the old one stops now or after the grace period.
+    Rotate {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The client id (rc_...).
+        #[arg(long)]
+        client_id: String,
+        /// Minutes the old secret keeps working (default 0: it stops now).
+        #[arg(long, value_name = "M", default_value_t = 0.0)]
+        grace_minutes: f64,
+    },
+    /// Remove a client; its access tokens stop at once.
+    Revoke {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The client id (rc_...).
+        #[arg(long)]
+        client_id: String,
+    },
+}
+
+/// `roster role ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum RoleCommand {
+    /// Attach a permission to a group (by displayName or id).
+    Grant {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The group's displayName or id.
+        #[arg(long)]
+        group: String,
+        /// The permission string, e.g. billing:read.
+        #[arg(long)]
+        permission: String,
+    },
+    /// Detach a permission from a group.
+    Revoke {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// The group's displayName or id.
+        #[arg(long)]
+        group: String,
+        /// The permission string.
+        #[arg(long)]
+        permission: String,
+    },
+    /// List the groups that carry permissions.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `roster schema ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum SchemaCommand {
+    /// Register an extension schema (RFC 7643 section 7 JSON) for users or groups.
+    Add {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// File holding the schema JSON (with "id" and "attributes").
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// The schema document, read from `file` by the CLI.
+        #[arg(skip)]
+        schema: serde_json::Value,
+        /// Resource type it extends: user or group.
+        #[arg(long, default_value = "user")]
+        applies_to: String,
+    },
+    /// List a tenant's extension schemas.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Unregister an extension schema (values already stored are kept).
+    Remove {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Schema URN.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// `roster keys ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum KeysCommand {
+    /// New data key; re-encrypt every stored secret; retire the old key.
+    Rotate,
+    /// Re-wrap the data keys under the master key in FILE.
+    RotateMaster {
+        /// File holding the new master key (32 bytes, base64 or hex; mode 0600).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
+    /// Show the data keys and how many secrets each seals.
+    Status,
+}
+
+/// `roster admin ...`
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Subcommand)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum AdminCommand {
+    /// Create a console admin; the password is read from standard input.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// owner, admin or viewer (default: owner for the first admin, admin after).
+        #[arg(long)]
+        role: Option<String>,
+        /// Read from stdin by the CLI; travels only over the 0600 socket.
+        #[arg(skip)]
+        password: String,
+    },
+    /// Set a new password (read from standard input) and end the admin's sessions.
+    ResetPassword {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Read from stdin by the CLI; travels only over the 0600 socket.
+        #[arg(skip)]
+        password: String,
+    },
+    /// Invite an admin who signs in only through single sign-on (no password).
+    Invite {
+        /// Login name: the email the identity provider sends.
+        #[arg(long)]
+        username: String,
+        /// owner, admin or viewer (default: viewer).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// Change an admin's role (owner, admin or viewer); the last owner stays one.
+    SetRole {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// owner, admin or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the console admins, their roles and last sign-in.
+    List,
+}
+
+/// Flags of `audit`.
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Args)]
+pub struct AuditArgs {
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+/// Flags of `events`.
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Args)]
+pub struct EventsArgs {
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// Only events after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// At most this many events.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
 }
 
 /// `roster webhook ...`: parsed by clap and sent over the socket as is.
@@ -477,7 +616,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
     use std::fmt::Write as _;
     let mut out = String::new();
     match cmd {
-        Command::TenantCreate { name, slug, idp } => {
+        Command::Tenant(TenantCommand::Create { name, slug, idp }) => {
             let t = dir.create_tenant(&name, slug.as_deref(), idp.as_deref(), ACTOR)?;
             let _ = writeln!(out, "id: {}\nslug: {}", t.id, t.slug);
             let _ = writeln!(
@@ -490,7 +629,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             let _ = writeln!(out, "scim endpoint: {}", dir.scim_endpoint(&t.slug));
         }
         Command::Webhook(cmd) => return run_webhook(dir, cmd),
-        Command::TenantList => {
+        Command::Tenant(TenantCommand::List) => {
             let _ = writeln!(
                 out,
                 "{:<6} {:<24} {:<10} {:<9} {:>7} {:>7}  NAME",
@@ -511,7 +650,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::TenantShow { slug } => {
+        Command::Tenant(TenantCommand::Show { slug }) => {
             let s = dir.tenant_summary(&slug)?;
             let t = &s.tenant;
             let _ = writeln!(out, "id: {}\nslug: {}\nname: {}", t.id, t.slug, t.name);
@@ -522,21 +661,23 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             let _ = writeln!(out, "users: {}\ngroups: {}", s.users, s.groups);
             let _ = writeln!(out, "created: {}", crate::format_time(t.created));
         }
-        Command::TenantRename { slug, name } => {
+        Command::Tenant(TenantCommand::Rename { slug, name }) => {
             let t = dir.rename_tenant(&slug, &name, ACTOR)?;
             let _ = writeln!(out, "renamed tenant {} to {:?}", t.slug, t.name);
         }
-        Command::TenantSet {
+        Command::Tenant(TenantCommand::Set {
             slug,
             idp,
             delete_policy,
             unknown_members,
-        } => {
+        }) => {
+            let delete_policy = delete_policy.as_deref().map(str::parse).transpose();
+            let unknown_members = unknown_members.as_deref().map(str::parse).transpose();
             let t = dir.update_tenant_settings(
                 &slug,
                 idp.as_deref(),
-                delete_policy.as_deref(),
-                unknown_members.as_deref(),
+                delete_policy.map_err(DirectoryError::Invalid)?,
+                unknown_members.map_err(DirectoryError::Invalid)?,
                 ACTOR,
             )?;
             let _ = writeln!(
@@ -545,11 +686,11 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 t.slug, t.idp, t.delete_policy, t.unknown_members
             );
         }
-        Command::Events {
+        Command::Events(EventsArgs {
             tenant,
             after,
             limit,
-        } => {
+        }) => {
             for e in dir.events(&tenant, after, limit)? {
                 let _ = writeln!(
                     out,
@@ -564,15 +705,18 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::TenantDelete { slug } => {
+        Command::Tenant(TenantCommand::Delete { slug }) => {
             let t = dir.delete_tenant(&slug, ACTOR)?;
             let _ = writeln!(out, "deleted tenant {} (id {})", t.slug, t.id);
         }
-        Command::ScimSetActive { tenant, active } => {
-            let t = dir.set_scim_active(&tenant, active, ACTOR)?;
+        Command::Scim(
+            ScimCommand::Activate { ref tenant } | ScimCommand::Deactivate { ref tenant },
+        ) => {
+            let active = matches!(cmd, Command::Scim(ScimCommand::Activate { .. }));
+            let t = dir.set_scim_active(tenant, active, ACTOR)?;
             let _ = writeln!(out, "SCIM {} for tenant {}", yes_no(t.scim_active), t.slug);
         }
-        Command::ScimCredentials { tenant, reveal } => {
+        Command::Scim(ScimCommand::Credentials { tenant, reveal }) => {
             let c = dir.basic_credentials(&tenant, reveal, ACTOR)?;
             let secret = c
                 .secret
@@ -582,14 +726,14 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             let _ = writeln!(out, "scim endpoint: {}", c.endpoint);
             let _ = writeln!(out, "client id: {}\nsecret: {secret}", c.client_id);
         }
-        Command::ScimSetSecret { tenant, secret } => {
+        Command::Scim(ScimCommand::SetSecret { tenant, secret }) => {
             dir.set_basic_secret(&tenant, &secret, ACTOR)?;
             let _ = writeln!(out, "secret changed for tenant {tenant}");
         }
-        Command::TokenCreate {
+        Command::Token(TokenCommand::Create {
             tenant,
             grace_minutes,
-        } => {
+        }) => {
             let new = dir.create_token(&tenant, grace_minutes, ACTOR)?;
             let note = if new.superseded > 0 && grace_minutes > 0.0 {
                 format!("roster: the previous token keeps working for {grace_minutes} minute(s)\n")
@@ -604,7 +748,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 stderr: format!("{note}roster: store this token now: it will not be shown again\n"),
             });
         }
-        Command::TokenList { tenant } => {
+        Command::Token(TokenCommand::List { tenant }) => {
             let _ = writeln!(
                 out,
                 "{:<28} {:<12} {:<22} EXPIRES",
@@ -624,18 +768,18 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::AppCreate {
+        Command::App(AppCommand::Create {
             tenant,
             name,
             scopes,
-        } => {
+        }) => {
             let new = dir.create_app(&tenant, &name, &scopes, ACTOR)?;
             return Ok(new_client_reply(
                 &new,
                 "roster: store the client secret now: it will not be shown again\n".into(),
             ));
         }
-        Command::AppList { tenant } => {
+        Command::App(AppCommand::List { tenant }) => {
             let _ = writeln!(
                 out,
                 "{:<40} {:<24} {:<30} {:<12} CREATED",
@@ -653,11 +797,11 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::AppRotate {
+        Command::App(AppCommand::Rotate {
             tenant,
             client_id,
             grace_minutes,
-        } => {
+        }) => {
             let new = dir.rotate_app(&tenant, &client_id, grace_minutes, ACTOR)?;
             let note = if grace_minutes > 0.0 {
                 format!("roster: the previous secret keeps working for {grace_minutes} minute(s)\n")
@@ -666,20 +810,27 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             };
             return Ok(new_client_reply(&new, note));
         }
-        Command::AppRevoke { tenant, client_id } => {
+        Command::App(AppCommand::Revoke { tenant, client_id }) => {
             dir.revoke_app(&tenant, &client_id, ACTOR)?;
             let _ = writeln!(
                 out,
                 "revoked API client {client_id}; its access tokens no longer work"
             );
         }
-        Command::RoleSet {
-            tenant,
-            group,
-            permission,
-            grant,
-        } => {
-            let role = dir.set_role_permission(&tenant, &group, &permission, grant, ACTOR)?;
+        Command::Role(
+            RoleCommand::Grant {
+                ref tenant,
+                ref group,
+                ref permission,
+            }
+            | RoleCommand::Revoke {
+                ref tenant,
+                ref group,
+                ref permission,
+            },
+        ) => {
+            let grant = matches!(cmd, Command::Role(RoleCommand::Grant { .. }));
+            let role = dir.set_role_permission(tenant, group, permission, grant, ACTOR)?;
             let _ = writeln!(
                 out,
                 "{} ({}): {}",
@@ -692,7 +843,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 }
             );
         }
-        Command::RoleList { tenant } => {
+        Command::Role(RoleCommand::List { tenant }) => {
             let _ = writeln!(out, "{:<38} {:<24} PERMISSIONS", "GROUP ID", "NAME");
             for role in dir.roles(&tenant)? {
                 let _ = writeln!(
@@ -704,21 +855,21 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::AdminCreate {
+        Command::Admin(AdminCommand::Create {
             username,
             password,
             role,
-        } => {
+        }) => {
             let role = role.as_deref().map(parse_role).transpose()?;
             let role = dir.create_admin(&username, &password, role, ACTOR)?;
             let _ = writeln!(out, "created admin {username} ({})", role.as_str());
         }
-        Command::AdminSetRole { username, role } => {
+        Command::Admin(AdminCommand::SetRole { username, role }) => {
             let role = parse_role(&role)?;
             dir.set_admin_role(&username, role, ACTOR)?;
             let _ = writeln!(out, "admin {username} is now {}", role.as_str());
         }
-        Command::AdminInvite { username, role } => {
+        Command::Admin(AdminCommand::Invite { username, role }) => {
             let role = parse_role(&role)?;
             dir.create_sso_admin(&username.to_ascii_lowercase(), role, ACTOR, false)?;
             let _ = writeln!(
@@ -727,7 +878,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 role.as_str()
             );
         }
-        Command::AdminList => {
+        Command::Admin(AdminCommand::List) => {
             let _ = writeln!(
                 out,
                 "{:<32} {:<8} {:<10} LAST SIGN-IN",
@@ -746,22 +897,23 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::AdminResetPassword { username, password } => {
+        Command::Admin(AdminCommand::ResetPassword { username, password }) => {
             dir.reset_admin_password(&username, &password, ACTOR)?;
             let _ = writeln!(
                 out,
                 "password changed for admin {username}; their sessions ended"
             );
         }
-        Command::SchemaAdd {
+        Command::Schema(SchemaCommand::Add {
             tenant,
             schema,
             applies_to,
-        } => {
+            ..
+        }) => {
             let id = dir.add_extension(&tenant, &schema, &applies_to, ACTOR)?;
             let _ = writeln!(out, "registered {id} for tenant {tenant}");
         }
-        Command::SchemaList { tenant } => {
+        Command::Schema(SchemaCommand::List { tenant }) => {
             for ext in dir.tenant(&tenant)?.extensions {
                 let _ = writeln!(
                     out,
@@ -771,11 +923,11 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 );
             }
         }
-        Command::SchemaRemove { tenant, id } => {
+        Command::Schema(SchemaCommand::Remove { tenant, id }) => {
             dir.remove_extension(&tenant, &id, ACTOR)?;
             let _ = writeln!(out, "removed {id} from tenant {tenant}");
         }
-        Command::KeysRotate => {
+        Command::Keys(KeysCommand::Rotate) => {
             let r = dir.rotate_data_key(ACTOR)?;
             let _ = writeln!(
                 out,
@@ -783,11 +935,11 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 r.new_key_id, r.retired, r.resealed
             );
         }
-        Command::KeysRotateMaster { new_key_file } => {
+        Command::Keys(KeysCommand::RotateMaster { new_key_file }) => {
             let note = dir.rotate_master_key(&new_key_file, ACTOR)?;
             let _ = writeln!(out, "master key rotated: {note}");
         }
-        Command::KeysStatus => {
+        Command::Keys(KeysCommand::Status) => {
             let (keys, rotated) = dir.key_status()?;
             let _ = writeln!(out, "master key fingerprint: {}", dir.master_fingerprint());
             let _ = writeln!(
@@ -834,7 +986,7 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
                 dir.master_fingerprint()
             );
         }
-        Command::Audit { tenant, limit } => {
+        Command::Audit(AuditArgs { tenant, limit }) => {
             for r in dir.audit_recent(tenant.as_deref(), limit)? {
                 let _ = writeln!(
                     out,
@@ -984,7 +1136,7 @@ pub fn restore(config: &Config, backup: &Path) -> Reply {
         stderr: format!("roster: {msg}\n"),
     };
     if matches!(
-        send(&config.socket_path(), &Command::TenantList),
+        send(&config.socket_path(), &Command::Tenant(TenantCommand::List)),
         Ok(Some(_))
     ) {
         return fail(

@@ -4,12 +4,9 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use roster::cli::{
-    AdminCommand, AppCommand, Cli, Commands, KeysCommand, RoleCommand, SchemaCommand, ScimCommand,
-    TenantCommand, TokenCommand,
-};
+use roster::cli::{Cli, Commands};
 use roster::config::{Config, Overrides};
-use roster::control::{self, Command};
+use roster::control::{self, AdminCommand, Command, KeysCommand, SchemaCommand, ScimCommand};
 
 // About a sixth less CPU per SCIM create than glibc's malloc (redb pages,
 // JSON maps and strings are allocated and freed on every request).
@@ -76,6 +73,12 @@ fn read_one_line(what: &str) -> Result<String, String> {
     Ok(line.to_string())
 }
 
+/// A one-line CLI error.
+fn fail(message: &str) -> ExitCode {
+    eprintln!("roster: {message}");
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut overrides = Overrides {
@@ -121,160 +124,52 @@ fn main() -> ExitCode {
             print!("{}", config.describe());
             return ExitCode::SUCCESS;
         }
-        Commands::Tenant(t) => match t {
-            TenantCommand::Create { name, slug, idp } => Command::TenantCreate { name, slug, idp },
-            TenantCommand::List => Command::TenantList,
-            TenantCommand::Show { slug } => Command::TenantShow { slug },
-            TenantCommand::Rename { slug, name } => Command::TenantRename { slug, name },
-            TenantCommand::Delete { slug } => Command::TenantDelete { slug },
-            TenantCommand::Set {
-                slug,
-                idp,
-                delete_policy,
-                unknown_members,
-            } => Command::TenantSet {
-                slug,
-                idp,
-                delete_policy,
-                unknown_members,
-            },
-        },
-        Commands::Scim(s) => match s {
-            ScimCommand::Activate { tenant } => Command::ScimSetActive {
-                tenant,
-                active: true,
-            },
-            ScimCommand::Deactivate { tenant } => Command::ScimSetActive {
-                tenant,
-                active: false,
-            },
-            ScimCommand::Credentials { tenant, reveal } => {
-                Command::ScimCredentials { tenant, reveal }
-            }
-            ScimCommand::SetSecret { tenant } => match read_one_line("secret") {
-                Ok(secret) => Command::ScimSetSecret { tenant, secret },
-                Err(e) => {
-                    eprintln!("roster: {e}");
-                    return ExitCode::FAILURE;
+        Commands::Tenant(c) => Command::Tenant(c),
+        Commands::Scim(mut c) => {
+            if let ScimCommand::SetSecret { secret, .. } = &mut c {
+                match read_one_line("secret") {
+                    Ok(line) => *secret = line,
+                    Err(e) => return fail(&e),
                 }
-            },
-        },
-        Commands::Token(t) => match t {
-            TokenCommand::Create {
-                tenant,
-                grace_minutes,
-            } => Command::TokenCreate {
-                tenant,
-                grace_minutes,
-            },
-            TokenCommand::List { tenant } => Command::TokenList { tenant },
-        },
-        Commands::App(a) => match a {
-            AppCommand::Create {
-                tenant,
-                name,
-                scopes,
-            } => Command::AppCreate {
-                tenant,
-                name,
-                scopes,
-            },
-            AppCommand::List { tenant } => Command::AppList { tenant },
-            AppCommand::Rotate {
-                tenant,
-                client_id,
-                grace_minutes,
-            } => Command::AppRotate {
-                tenant,
-                client_id,
-                grace_minutes,
-            },
-            AppCommand::Revoke { tenant, client_id } => Command::AppRevoke { tenant, client_id },
-        },
-        Commands::Webhook(w) => Command::Webhook(w),
-        Commands::Role(r) => match r {
-            RoleCommand::Grant {
-                tenant,
-                group,
-                permission,
-            } => Command::RoleSet {
-                tenant,
-                group,
-                permission,
-                grant: true,
-            },
-            RoleCommand::Revoke {
-                tenant,
-                group,
-                permission,
-            } => Command::RoleSet {
-                tenant,
-                group,
-                permission,
-                grant: false,
-            },
-            RoleCommand::List { tenant } => Command::RoleList { tenant },
-        },
-        Commands::Schema(sc) => match sc {
-            SchemaCommand::Add {
-                tenant,
-                file,
-                applies_to,
-            } => {
-                let parsed = std::fs::read_to_string(&file)
+            }
+            Command::Scim(c)
+        }
+        Commands::Token(c) => Command::Token(c),
+        Commands::App(c) => Command::App(c),
+        Commands::Webhook(c) => Command::Webhook(c),
+        Commands::Role(c) => Command::Role(c),
+        Commands::Schema(mut c) => {
+            if let SchemaCommand::Add { file, schema, .. } = &mut c {
+                let parsed = std::fs::read_to_string(&*file)
                     .map_err(|e| e.to_string())
                     .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
                 match parsed {
-                    Ok(schema) => Command::SchemaAdd {
-                        tenant,
-                        schema,
-                        applies_to,
-                    },
-                    Err(e) => {
-                        eprintln!("roster: cannot read schema {}: {e}", file.display());
-                        return ExitCode::FAILURE;
-                    }
+                    Ok(value) => *schema = value,
+                    Err(e) => return fail(&format!("cannot read schema {}: {e}", file.display())),
                 }
             }
-            SchemaCommand::List { tenant } => Command::SchemaList { tenant },
-            SchemaCommand::Remove { tenant, id } => Command::SchemaRemove { tenant, id },
-        },
-        Commands::Keys(k) => match k {
-            KeysCommand::Rotate => Command::KeysRotate,
-            KeysCommand::RotateMaster { new_key_file } => {
+            Command::Schema(c)
+        }
+        Commands::Keys(mut c) => {
+            if let KeysCommand::RotateMaster { new_key_file } = &mut c {
                 // The server may run in another working directory.
-                let path = std::path::absolute(&new_key_file).unwrap_or(new_key_file);
-                Command::KeysRotateMaster { new_key_file: path }
-            }
-            KeysCommand::Status => Command::KeysStatus,
-        },
-        Commands::Admin(a) => {
-            // Only the commands that set a password read one from stdin.
-            let password = || {
-                read_one_line("password").map_err(|e| {
-                    eprintln!("roster: {e}");
-                    ExitCode::FAILURE
-                })
-            };
-            match a {
-                AdminCommand::Create { username, role } => match password() {
-                    Ok(password) => Command::AdminCreate {
-                        username,
-                        password,
-                        role,
-                    },
-                    Err(code) => return code,
-                },
-                AdminCommand::ResetPassword { username } => match password() {
-                    Ok(password) => Command::AdminResetPassword { username, password },
-                    Err(code) => return code,
-                },
-                AdminCommand::SetRole { username, role } => {
-                    Command::AdminSetRole { username, role }
+                if let Ok(path) = std::path::absolute(&*new_key_file) {
+                    *new_key_file = path;
                 }
-                AdminCommand::List => Command::AdminList,
-                AdminCommand::Invite { username, role } => Command::AdminInvite { username, role },
             }
+            Command::Keys(c)
+        }
+        Commands::Admin(mut c) => {
+            // Only the commands that set a password read one from stdin.
+            if let AdminCommand::Create { password, .. }
+            | AdminCommand::ResetPassword { password, .. } = &mut c
+            {
+                match read_one_line("password") {
+                    Ok(line) => *password = line,
+                    Err(e) => return fail(&e),
+                }
+            }
+            Command::Admin(c)
         }
         Commands::Check => Command::Check,
         Commands::Backup { out } => Command::Backup {
@@ -286,15 +181,8 @@ fn main() -> ExitCode {
             let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
             return ExitCode::from(u8::try_from(reply.code).unwrap_or(1));
         }
-        Commands::Events(e) => Command::Events {
-            tenant: e.tenant,
-            after: e.after,
-            limit: e.limit,
-        },
-        Commands::Audit(a) => Command::Audit {
-            tenant: a.tenant,
-            limit: a.limit,
-        },
+        Commands::Events(e) => Command::Events(e),
+        Commands::Audit(a) => Command::Audit(a),
     };
     let reply = control::run_cli(&config, command);
     let _ = std::io::stdout().write_all(reply.stdout.as_bytes());

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
-use super::{Directory, DirectoryError, audit_row, tenants};
+use super::{Directory, DirectoryError, audit_row};
 use crate::crypto::token::{ct_eq, generate_secret, hash_token, random_id, token_hint};
 use crate::store::records::{CredentialKind, CredentialRecord, TenantRecord};
 
@@ -175,7 +175,7 @@ impl Directory {
         let name = name.as_str();
         let scopes = parse_scopes(scopes)?;
         self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let now = crate::now_unix();
             let client_id = format!("rc_{}_{}", tenant.id, random_id());
             let secret = new_secret();
@@ -230,7 +230,7 @@ impl Directory {
         let name = valid_name(name)?;
         let scopes = parse_scopes(scopes)?;
         self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let mut record = find_app(&tx.view(), tenant.id, client_id)?
                 .ok_or_else(|| DirectoryError::NotFound(format!("no API client {client_id}")))?;
             record.name = Some(name.clone());
@@ -260,7 +260,7 @@ impl Directory {
     ) -> Result<NewAppClient, DirectoryError> {
         let grace_secs = super::credentials::grace_seconds(grace_minutes)?;
         let outcome = self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let mut record = find_app(&tx.view(), tenant.id, client_id)?
                 .ok_or_else(|| DirectoryError::NotFound(format!("no API client {client_id}")))?;
             let now = crate::now_unix();
@@ -304,7 +304,7 @@ impl Directory {
         actor: &str,
     ) -> Result<(), DirectoryError> {
         let record = self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let record = find_app(&tx.view(), tenant.id, client_id)?
                 .ok_or_else(|| DirectoryError::NotFound(format!("no API client {client_id}")))?;
             tx.delete_credential(&record)?;

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
-use super::{Directory, DirectoryError, audit_row, tenants};
+use super::{Directory, DirectoryError, audit_row};
 use crate::crypto::token::{
     ct_eq, generate_secret, generate_token, hash_token, random_id, token_hint,
 };
@@ -131,7 +131,7 @@ impl Directory {
     ) -> Result<NewToken, DirectoryError> {
         let grace_secs = grace_seconds(grace_minutes)?;
         self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let now = crate::now_unix();
             let mut superseded = 0;
             for mut old in tx.view().credentials_of(tenant.id)? {
@@ -204,7 +204,7 @@ impl Directory {
         let view = self.store.read()?;
         let tenant = view
             .tenant_by_slug(slug)?
-            .ok_or_else(|| tenants::no_such_tenant(slug))?;
+            .ok_or_else(|| super::no_such_tenant(slug))?;
         Ok(view
             .credentials_of(tenant.id)?
             .into_iter()
@@ -223,7 +223,7 @@ impl Directory {
         let view = self.store.read()?;
         let tenant = view
             .tenant_by_slug(slug)?
-            .ok_or_else(|| tenants::no_such_tenant(slug))?;
+            .ok_or_else(|| super::no_such_tenant(slug))?;
         let cred = basic_of(&view, tenant.id)?;
         drop(view);
         let secret = if reveal {
@@ -267,7 +267,7 @@ impl Directory {
         }
         let keys = self.keys_read();
         self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let mut cred = basic_of(&tx.view(), tenant.id)?;
             cred.sealed_secret = keys.ring.seal(&secret_context(&cred), secret.as_bytes())?;
             cred.updated = crate::now_unix();

@@ -26,7 +26,8 @@ use crate::crypto::{CryptoError, Keyring, MasterKey, MasterKeyError, MasterKeyLo
 use crate::store::{Store, StoreError};
 
 pub use crate::store::records::{
-    AuditRecord, CredentialRecord, DekState, EventRecord, SessionRecord, TenantRecord,
+    AuditRecord, CredentialRecord, DekState, DeletePolicy, EventRecord, SessionRecord,
+    TenantRecord, UnknownMembers,
 };
 /// The stored records the surfaces read, handed out as the directory's own types.
 pub use crate::store::{WriteFailure, write_failure};
@@ -112,6 +113,18 @@ pub enum DirectoryError {
         /// The OS error.
         reason: String,
     },
+}
+
+/// The error for a slug that names no tenant.
+pub(crate) fn no_such_tenant(slug: &str) -> DirectoryError {
+    DirectoryError::NotFound(format!("no tenant with slug {slug:?}"))
+}
+
+/// The tenant a slug names, inside a write (every area's writes start here).
+pub(crate) fn tenant_in(tx: &crate::store::Tx, slug: &str) -> Result<TenantRecord, DirectoryError> {
+    tx.view()
+        .tenant_by_slug(slug)?
+        .ok_or_else(|| no_such_tenant(slug))
 }
 
 impl Directory {
@@ -316,7 +329,7 @@ impl Directory {
         let tenant = match tenant_slug {
             Some(slug) => Some(
                 view.tenant_by_slug(slug)?
-                    .ok_or_else(|| tenants::no_such_tenant(slug))?
+                    .ok_or_else(|| no_such_tenant(slug))?
                     .id,
             ),
             None => None,

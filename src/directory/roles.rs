@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{Directory, DirectoryError, audit_row, tenants};
+use super::{Directory, DirectoryError, audit_row};
 use crate::store::records::{EventRecord, TenantRecord};
 use crate::store::{Kind, UniqueIndex};
 
@@ -58,7 +58,7 @@ impl Directory {
     ) -> Result<Role, DirectoryError> {
         let permission = validate_permission(permission)?;
         self.store.write(|tx| {
-            let mut tenant = tenants::require(tx, slug)?;
+            let mut tenant = super::tenant_in(tx, slug)?;
             let view = tx.view();
             let by_name =
                 view.index_get(UniqueIndex::GroupName, tenant.id, &group.to_lowercase())?;

@@ -1,18 +1,14 @@
 //! Tenants: create, list, show, rename, delete, SCIM activation.
 
-use super::{Directory, DirectoryError, audit_row, credentials};
+use super::{Directory, DirectoryError, audit_row, credentials, no_such_tenant, tenant_in};
 use crate::crypto::Keyring;
 use crate::store::Tx;
-use crate::store::records::{StoredExtension, TenantRecord};
+use crate::store::records::{DeletePolicy, StoredExtension, TenantRecord, UnknownMembers};
 
 /// The IdP profiles a tenant can use.
 pub const IDP_PROFILES: [&str; 6] = ["okta", "entra", "jumpcloud", "onelogin", "generic", "auto"];
 
 const MAX_SLUG: usize = 63;
-
-pub(crate) fn no_such_tenant(slug: &str) -> DirectoryError {
-    DirectoryError::NotFound(format!("no tenant with slug {slug:?}"))
-}
 
 /// A tenant with the figures the CLI and console show beside it.
 #[derive(Clone, Debug)]
@@ -121,21 +117,15 @@ fn insert_new(
         name,
         idp,
         scim_active: false,
-        delete_policy: "soft".into(),
+        delete_policy: DeletePolicy::Soft,
         created: crate::now_unix(),
-        unknown_members: "skip".into(),
+        unknown_members: UnknownMembers::Skip,
         extensions: Vec::new(),
         role_permissions: Default::default(),
     };
     tx.put_tenant(&tenant)?;
     credentials::create_basic_in(tx, ring, &tenant)?;
     Ok(tenant)
-}
-
-fn tenant_in(tx: &Tx, slug: &str) -> Result<TenantRecord, DirectoryError> {
-    tx.view()
-        .tenant_by_slug(slug)?
-        .ok_or_else(|| no_such_tenant(slug))
 }
 
 impl Directory {
@@ -263,28 +253,11 @@ impl Directory {
         &self,
         slug: &str,
         idp: Option<&str>,
-        delete_policy: Option<&str>,
-        unknown_members: Option<&str>,
+        delete_policy: Option<DeletePolicy>,
+        unknown_members: Option<UnknownMembers>,
         actor: &str,
     ) -> Result<TenantRecord, DirectoryError> {
         let idp = idp.map(validate_idp).transpose()?;
-        let pick = |value: Option<&str>, allowed: [&str; 2], what: &str| {
-            value
-                .map(|v| {
-                    let v = v.trim().to_ascii_lowercase();
-                    if allowed.contains(&v.as_str()) {
-                        Ok(v)
-                    } else {
-                        Err(DirectoryError::Invalid(format!(
-                            "{what} must be {} or {}, not {v:?}",
-                            allowed[0], allowed[1]
-                        )))
-                    }
-                })
-                .transpose()
-        };
-        let delete_policy = pick(delete_policy, ["soft", "hard"], "the delete policy")?;
-        let unknown_members = pick(unknown_members, ["skip", "reject"], "unknown-members")?;
         self.store.write(|tx| {
             let mut tenant = tenant_in(tx, slug)?;
             let mut changed = Vec::new();
@@ -292,11 +265,11 @@ impl Directory {
                 changed.push(format!("idp={v}"));
                 tenant.idp = v;
             }
-            if let Some(v) = delete_policy.clone() {
+            if let Some(v) = delete_policy {
                 changed.push(format!("delete_policy={v}"));
                 tenant.delete_policy = v;
             }
-            if let Some(v) = unknown_members.clone() {
+            if let Some(v) = unknown_members {
                 changed.push(format!("unknown_members={v}"));
                 tenant.unknown_members = v;
             }
@@ -422,11 +395,6 @@ impl Directory {
             Ok::<_, DirectoryError>(tenant)
         })
     }
-}
-
-/// Looks a tenant up inside a write transaction.
-pub(crate) fn require(tx: &Tx, slug: &str) -> Result<TenantRecord, DirectoryError> {
-    tenant_in(tx, slug)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::events::{EVENT_TYPES, event_cursor, event_json, event_type, pruned_through};
-use super::{Directory, DirectoryError, audit_row, tenants};
+use super::{Directory, DirectoryError, audit_row};
 use crate::crypto::SealContext;
 use crate::crypto::token::random_id;
 use crate::crypto::webhook::{generate_webhook_secret, webhook_signature};
@@ -204,7 +204,7 @@ impl Directory {
         let id = format!("wh_{}", random_id());
         let keys = self.keys_read();
         let record = self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             if tx.view().webhooks(Some(tenant.id))?.len() >= MAX_WEBHOOKS {
                 return Err(DirectoryError::Conflict(format!(
                     "tenant {slug} already has {MAX_WEBHOOKS} webhook endpoints"
@@ -250,7 +250,7 @@ impl Directory {
         let view = self.store.read()?;
         let tenant = view
             .tenant_by_slug(slug)?
-            .ok_or_else(|| tenants::no_such_tenant(slug))?;
+            .ok_or_else(|| super::no_such_tenant(slug))?;
         Ok(view.webhooks(Some(tenant.id))?)
     }
 
@@ -259,7 +259,7 @@ impl Directory {
         let view = self.store.read()?;
         let tenant = view
             .tenant_by_slug(slug)?
-            .ok_or_else(|| tenants::no_such_tenant(slug))?;
+            .ok_or_else(|| super::no_such_tenant(slug))?;
         view.webhook(tenant.id, id)?
             .ok_or_else(|| no_such_webhook(id))
     }
@@ -267,7 +267,7 @@ impl Directory {
     /// Removes an endpoint and its delivery log.
     pub fn remove_webhook(&self, slug: &str, id: &str, actor: &str) -> Result<(), DirectoryError> {
         self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let hook = tx
                 .view()
                 .webhook(tenant.id, id)?
@@ -293,7 +293,7 @@ impl Directory {
         actor: &str,
     ) -> Result<WebhookRecord, DirectoryError> {
         self.store.write(|tx| {
-            let tenant = tenants::require(tx, slug)?;
+            let tenant = super::tenant_in(tx, slug)?;
             let mut hook = tx
                 .view()
                 .webhook(tenant.id, id)?

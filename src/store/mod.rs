@@ -1622,9 +1622,9 @@ mod tests {
             name: slug.into(),
             idp: "generic".into(),
             scim_active: true,
-            delete_policy: "soft".into(),
+            delete_policy: records::DeletePolicy::Soft,
             created: 0,
-            unknown_members: "skip".into(),
+            unknown_members: records::UnknownMembers::Skip,
             extensions: Vec::new(),
             role_permissions: Default::default(),
         }

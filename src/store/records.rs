@@ -17,19 +17,114 @@ pub struct TenantRecord {
     pub idp: String,
     /// Whether SCIM requests are served.
     pub scim_active: bool,
-    /// "soft" (tombstone) or "hard" delete of SCIM resources.
-    pub delete_policy: String,
+    /// What a SCIM DELETE does.
+    pub delete_policy: DeletePolicy,
     /// Creation time (Unix seconds).
     pub created: i64,
-    /// What a group write does with unknown member ids: "skip" (and report) or "reject".
-    #[serde(default = "default_unknown_members")]
-    pub unknown_members: String,
+    /// What a group write does with unknown member ids.
+    #[serde(default)]
+    pub unknown_members: UnknownMembers,
     /// Custom schema extensions registered for this tenant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<StoredExtension>,
     /// Roles: group id → the permission strings the admin attached to it.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub role_permissions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// What a SCIM DELETE does (stored as `"soft"` / `"hard"`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletePolicy {
+    /// A tombstone: gone for SCIM, kept for the audit and the console.
+    #[default]
+    Soft,
+    /// The row is removed.
+    Hard,
+}
+
+/// What a group write does with member ids that match no user or group
+/// (stored as `"skip"` / `"reject"`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownMembers {
+    /// Leave them out and report them.
+    #[default]
+    Skip,
+    /// Refuse the write (400).
+    Reject,
+}
+
+/// Parses a setting from one of its spellings, for the edges that read text.
+fn parse_setting<T: Copy>(text: &str, what: &str, choices: [(&str, T); 2]) -> Result<T, String> {
+    let t = text.trim().to_ascii_lowercase();
+    choices
+        .iter()
+        .find(|(name, _)| *name == t)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            format!(
+                "{what} must be {} or {}, not {t:?}",
+                choices[0].0, choices[1].0
+            )
+        })
+}
+
+impl DeletePolicy {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletePolicy::Soft => "soft",
+            DeletePolicy::Hard => "hard",
+        }
+    }
+}
+
+impl std::str::FromStr for DeletePolicy {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_setting(
+            text,
+            "the delete policy",
+            [("soft", DeletePolicy::Soft), ("hard", DeletePolicy::Hard)],
+        )
+    }
+}
+
+impl std::fmt::Display for DeletePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl UnknownMembers {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownMembers::Skip => "skip",
+            UnknownMembers::Reject => "reject",
+        }
+    }
+}
+
+impl std::str::FromStr for UnknownMembers {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_setting(
+            text,
+            "unknown-members",
+            [
+                ("skip", UnknownMembers::Skip),
+                ("reject", UnknownMembers::Reject),
+            ],
+        )
+    }
+}
+
+impl std::fmt::Display for UnknownMembers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A custom schema extension of a tenant, in RFC 7643 §7 form.
@@ -210,10 +305,6 @@ pub struct EventRecord {
     /// For updates: the top-level attributes whose values changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
-}
-
-fn default_unknown_members() -> String {
-    "skip".into()
 }
 
 /// A console administrator.

@@ -17,7 +17,7 @@ use crate::scim::filter::Resolved;
 use crate::scim::patch::{self, MemberOp};
 use crate::scim::resource::{MemberRef, normalize};
 use crate::scim::schema::ResourceKind;
-use crate::store::records::{EventRecord, ResourceRecord};
+use crate::store::records::{DeletePolicy, EventRecord, ResourceRecord, UnknownMembers};
 use crate::store::{Tx, UniqueIndex};
 
 /// The new state of a resource, ready to commit.
@@ -352,7 +352,7 @@ impl Directory {
         if_match: Option<&str>,
     ) -> impl ScimWrite<()> + use<> {
         let t = ctx.tenant.id;
-        let hard = ctx.tenant.delete_policy == "hard";
+        let hard = ctx.tenant.delete_policy == DeletePolicy::Hard;
         let (id, if_match) = (id.to_string(), if_match.map(str::to_string));
         move |tx: &mut Tx| {
             let id = id.as_str();
@@ -482,7 +482,7 @@ fn apply_member_op(
      -> Result<(), ScimError> {
         let (known, unknown) = resolve_members(&tx.view(), t, group, refs)?;
         if !unknown.is_empty() {
-            if ctx.tenant.unknown_members == "reject" {
+            if ctx.tenant.unknown_members == UnknownMembers::Reject {
                 return Err(ScimError::typed(
                     400,
                     "invalidValue",
