@@ -41,11 +41,11 @@ const MAGIC: &[u8; 8] = b"RSTRJNL1";
 /// Records are checked by CRC-32, as database logs commonly are: the check
 /// finds a record torn by a crash, it does not guard against an adversary
 /// (who could rewrite the store file itself), and padded to `LOG_BLOCK`.
-/// Records of earlier versions are still replayed: checked by SHA-256, or by
-/// CRC-32 but not padded.
+/// Records of the two development formats before it (checked by SHA-256, or
+/// by CRC-32 but not padded; no release wrote them) are refused by name
+/// rather than dropped as torn.
 const RECORD_MAGIC: &[u8; 8] = b"RSTRJNL3";
-const SHA256_RECORD_MAGIC: &[u8; 8] = MAGIC;
-const UNPADDED_RECORD_MAGIC: &[u8; 8] = b"RSTRJNL2";
+const EARLIER_RECORD_MAGICS: [&[u8; 8]; 2] = [MAGIC, b"RSTRJNL2"];
 /// Header: magic, epoch, the store file's identity, SHA-256 of those three.
 /// Records start at `RECORDS_START`.
 const HEADER_LEN: usize = 8 + 8 + IDENTITY_LEN + 32;
@@ -589,9 +589,6 @@ fn start_epoch(log: &mut Log) -> io::Result<()> {
     Ok(())
 }
 
-/// Computes a record's checksum field from its epoch and body.
-type Checksum = fn(u64, &[u8]) -> [u8; 32];
-
 /// A record's checksum field: CRC-32 of (epoch, length, body), then zeros.
 fn record_checksum(epoch: u64, body: &[u8]) -> [u8; 32] {
     let mut crc = crc32fast::Hasher::new();
@@ -601,15 +598,6 @@ fn record_checksum(epoch: u64, body: &[u8]) -> [u8; 32] {
     let mut field = [0u8; 32];
     field[..4].copy_from_slice(&crc.finalize().to_le_bytes());
     field
-}
-
-/// The checksum field of a first-version record.
-fn sha256_record_checksum(epoch: u64, body: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(epoch.to_le_bytes());
-    hasher.update((body.len() as u64).to_le_bytes());
-    hasher.update(body);
-    hasher.finalize().into()
 }
 
 /// Applies the complete records of `epoch` to the store file, in order.
@@ -629,22 +617,23 @@ fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<
         };
         let (record_epoch, len) = (number(8..16), number(16..24));
         let body_at = at + RECORD_HEAD_LEN as u64;
-        let (checksum, padded): (Checksum, bool) = match &head[..8] {
-            magic if magic == RECORD_MAGIC => (record_checksum, true),
-            magic if magic == UNPADDED_RECORD_MAGIC => (record_checksum, false),
-            magic if magic == SHA256_RECORD_MAGIC => (sha256_record_checksum, false),
-            _ => {
-                complete = false;
-                break;
-            }
-        };
+        if EARLIER_RECORD_MAGICS.iter().any(|m| head[..8] == m[..]) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                EarlierJournalFormat { at },
+            ));
+        }
+        if head[..8] != RECORD_MAGIC[..] {
+            complete = false;
+            break;
+        }
         if record_epoch != epoch || len > log_len - body_at {
             complete = false;
             break;
         }
         body.resize(len as usize, 0);
         log.read_exact_at(&mut body, body_at)?;
-        if checksum(epoch, &body)[..] != head[24..] {
+        if record_checksum(epoch, &body)[..] != head[24..] {
             complete = false;
             break;
         }
@@ -653,10 +642,7 @@ fn replay(log: &File, epoch: u64, store: &File, same_store: bool) -> io::Result<
         }
         apply(&body, store)?;
         applied += 1;
-        at = body_at + len;
-        if padded {
-            at = at.next_multiple_of(LOG_BLOCK as u64);
-        }
+        at = (body_at + len).next_multiple_of(LOG_BLOCK as u64);
     }
     // A crash can only tear the last record; an intact one of this epoch
     // after a bad one means the file was damaged, and stopping here would
@@ -692,6 +678,15 @@ fn intact_record_after(log: &File, epoch: u64, from: u64, log_len: u64) -> io::R
         at += LOG_BLOCK as u64;
     }
     Ok(None)
+}
+
+/// A journal record in a format of a development build before this one.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the journal holds a record at byte {at} in an earlier development format that this version does not replay; open the store with the build that wrote it to checkpoint the journal, or restore from a backup"
+)]
+pub struct EarlierJournalFormat {
+    at: u64,
 }
 
 /// A journal record fails its check while a later one is intact.
@@ -915,7 +910,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_replays_only_if_its_checksum_holds_and_earlier_formats_replay() {
+    fn a_record_replays_only_if_its_checksum_holds_and_earlier_formats_are_refused() {
         let (_dir, path) = temp_store();
         let log = log_path(&path);
         {
@@ -944,23 +939,20 @@ mod tests {
         damaged[second + RECORD_HEAD_LEN + 100] ^= 1;
         assert_eq!(replayed(&damaged), (b"aaaa".to_vec(), vec![0; 4]));
 
-        // Both records as earlier versions wrote them: unpadded, checked by
-        // SHA-256 or by CRC-32.
-        let checksums: [(&[u8; 8], Checksum); 2] = [
-            (SHA256_RECORD_MAGIC, sha256_record_checksum),
-            (UNPADDED_RECORD_MAGIC, record_checksum),
-        ];
-        for (magic, checksum) in checksums {
-            let mut earlier = crashed[..first].to_vec();
-            for at in [first, second] {
-                let (epoch, len) = (number(at + 8), number(at + 16) as usize);
-                let body = &crashed[at + RECORD_HEAD_LEN..at + RECORD_HEAD_LEN + len];
-                earlier.extend_from_slice(magic);
-                earlier.extend_from_slice(&crashed[at + 8..at + 24]);
-                earlier.extend_from_slice(&checksum(epoch, body));
-                earlier.extend_from_slice(body);
-            }
-            assert_eq!(replayed(&earlier), (b"aaaa".to_vec(), b"bbbb".to_vec()));
+        // A record as an earlier development build wrote it is refused by
+        // name, not dropped as torn.
+        for magic in EARLIER_RECORD_MAGICS {
+            let mut earlier = crashed.clone();
+            earlier[first..first + 8].copy_from_slice(magic);
+            std::fs::write(&log, &earlier).unwrap();
+            std::fs::write(&path, []).unwrap();
+            let Err(refused) = journaled(&path) else {
+                panic!("an earlier format is refused")
+            };
+            assert!(
+                refused.to_string().contains("earlier development format"),
+                "{refused}"
+            );
         }
     }
 

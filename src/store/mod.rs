@@ -450,31 +450,7 @@ impl Store {
                 }
             )*};
         }
-        copy_tables!(
-            META,
-            TENANTS,
-            TENANT_SLUGS,
-            USERS,
-            GROUPS,
-            USER_NAMES,
-            USER_EXTERNAL_IDS,
-            USER_EMAILS,
-            GROUP_NAMES,
-            MEMBERS,
-            MEMBER_OF,
-            CREDENTIALS,
-            TOKEN_HASHES,
-            KEYRING,
-            EVENTS,
-            AUDIT,
-            SESSIONS,
-            ADMINS,
-            TENANT_COUNTS,
-            USER_MODIFIED,
-            GROUP_MODIFIED,
-            WEBHOOKS,
-            DELIVERIES,
-        );
+        tables::all_tables!(copy_tables);
         wtx.set_durability(Durability::Immediate)?;
         wtx.commit()?;
         drop(copy);
@@ -594,30 +570,12 @@ fn count_resources(tx: &mut Tx) -> Result<(), StoreError> {
 }
 
 fn create_tables(tx: &mut Tx) -> Result<(), StoreError> {
-    // Opening a table for writing creates it.
+    // Opening a table for writing creates it. Every table: the later steps
+    // that create theirs are idempotent.
     macro_rules! create {
         ($($def:expr),* $(,)?) => {$( drop(tx.open($def)?); )*};
     }
-    create!(
-        META,
-        TENANTS,
-        TENANT_SLUGS,
-        USERS,
-        GROUPS,
-        USER_NAMES,
-        USER_EXTERNAL_IDS,
-        USER_EMAILS,
-        GROUP_NAMES,
-        MEMBERS,
-        MEMBER_OF,
-        CREDENTIALS,
-        TOKEN_HASHES,
-        KEYRING,
-        EVENTS,
-        AUDIT,
-        SESSIONS,
-        ADMINS,
-    );
+    tables::all_tables!(create);
     Ok(())
 }
 

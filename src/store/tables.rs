@@ -58,6 +58,39 @@ pub const WEBHOOKS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("
 pub const DELIVERIES: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("webhook_deliveries");
 
+/// Calls macro `$m` with every table, in the order above: the one list that
+/// creating, backing up and the snapshot slots go by.
+macro_rules! all_tables {
+    ($m:ident) => {
+        $m!(
+            META,
+            TENANTS,
+            TENANT_SLUGS,
+            USERS,
+            GROUPS,
+            USER_NAMES,
+            USER_EXTERNAL_IDS,
+            USER_EMAILS,
+            GROUP_NAMES,
+            USER_MODIFIED,
+            GROUP_MODIFIED,
+            MEMBERS,
+            MEMBER_OF,
+            CREDENTIALS,
+            TOKEN_HASHES,
+            KEYRING,
+            EVENTS,
+            AUDIT,
+            SESSIONS,
+            ADMINS,
+            TENANT_COUNTS,
+            WEBHOOKS,
+            DELIVERIES,
+        )
+    };
+}
+pub(crate) use all_tables;
+
 /// Every table's name, in the order above (slots of a shared read snapshot).
 pub const TABLE_NAMES: [&str; 23] = [
     "meta",
@@ -93,31 +126,10 @@ mod tests {
 
     #[test]
     fn every_table_has_a_snapshot_slot() {
-        let names = [
-            META.name(),
-            TENANTS.name(),
-            TENANT_SLUGS.name(),
-            USERS.name(),
-            GROUPS.name(),
-            USER_NAMES.name(),
-            USER_EXTERNAL_IDS.name(),
-            USER_EMAILS.name(),
-            GROUP_NAMES.name(),
-            USER_MODIFIED.name(),
-            GROUP_MODIFIED.name(),
-            MEMBERS.name(),
-            MEMBER_OF.name(),
-            CREDENTIALS.name(),
-            TOKEN_HASHES.name(),
-            KEYRING.name(),
-            EVENTS.name(),
-            AUDIT.name(),
-            SESSIONS.name(),
-            ADMINS.name(),
-            TENANT_COUNTS.name(),
-            WEBHOOKS.name(),
-            DELIVERIES.name(),
-        ];
+        macro_rules! names {
+            ($($def:ident),* $(,)?) => { [$($def.name()),*] };
+        }
+        let names = all_tables!(names);
         assert_eq!(names, TABLE_NAMES);
     }
 }
