@@ -168,20 +168,7 @@ async fn authenticate(
             }
             audit.tenant = dir.tenant(&slug).ok().map(|t| t.id);
             audit.detail = Some(reason.to_string());
-            let err = ScimError::new(
-                401,
-                "authentication failed: send a valid bearer token or basic credentials of this tenant",
-            );
-            let mut resp = error_response(req, &err);
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"roster\""),
-            );
-            resp.headers_mut().append(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Basic realm=\"roster\""),
-            );
-            resp
+            unauthorized(req)
         }
         Err(AuthFailure::Internal(e)) => {
             let err: ScimError = e.into();
@@ -189,6 +176,41 @@ async fn authenticate(
         }
     };
 
+    complete_audit(&mut audit, &response, &slug, started);
+    // Queued in memory; every AUDIT_BATCH rows go to the store's writer thread.
+    // Best effort: a failed audit write must not turn a served request into an error.
+    if dir.queue_audit(audit) && dir.flush_audit_queued().await.is_err() {
+        tracing::warn!("could not write the audit rows of SCIM requests");
+    }
+    Ok(response)
+}
+
+/// 401 with both challenges a SCIM client may answer.
+fn unauthorized(req: ServiceRequest) -> ServiceResponse<BoxBody> {
+    let err = ScimError::new(
+        401,
+        "authentication failed: send a valid bearer token or basic credentials of this tenant",
+    );
+    let mut resp = error_response(req, &err);
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"roster\""),
+    );
+    resp.headers_mut().append(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"roster\""),
+    );
+    resp
+}
+
+/// Fills in a request's audit row from its response (leniency notes, the
+/// client-facing error, status, latency) and counts it in the metrics.
+fn complete_audit(
+    audit: &mut AuditRecord,
+    response: &ServiceResponse<BoxBody>,
+    slug: &str,
+    started: Instant,
+) {
     let mut details: Vec<String> = Vec::new();
     if let Some(notes) = response.request().extensions().get::<AuditNotes>() {
         details.extend(notes.0.iter().cloned());
@@ -234,17 +256,11 @@ async fn authenticate(
             .unwrap_or("other");
         let op = format!("{} {endpoint}", audit.method.as_deref().unwrap_or("?"));
         let outcome = if status < 400 { "ok" } else { "error" };
-        m.scim_operation(&slug, &op, outcome);
+        m.scim_operation(slug, &op, outcome);
     }
     audit.status = Some(status);
     audit.outcome = if status < 400 { "ok" } else { "error" }.into();
     audit.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-    // Queued in memory; every AUDIT_BATCH rows go to the store's writer thread.
-    // Best effort: a failed audit write must not turn a served request into an error.
-    if dir.queue_audit(audit) && dir.flush_audit_queued().await.is_err() {
-        tracing::warn!("could not write the audit rows of SCIM requests");
-    }
-    Ok(response)
 }
 
 fn principal(req: &HttpRequest) -> Result<ScimPrincipal, ScimError> {
