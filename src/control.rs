@@ -617,7 +617,13 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
     let mut out = String::new();
     match cmd {
         Command::Tenant(TenantCommand::Create { name, slug, idp }) => {
-            let t = dir.create_tenant(&name, slug.as_deref(), idp.as_deref(), ACTOR)?;
+            let idp = idp.as_deref().map(str::parse).transpose();
+            let t = dir.create_tenant(
+                &name,
+                slug.as_deref(),
+                idp.map_err(DirectoryError::Invalid)?,
+                ACTOR,
+            )?;
             let _ = writeln!(out, "id: {}\nslug: {}", t.id, t.slug);
             let _ = writeln!(
                 out,
@@ -671,11 +677,12 @@ fn run(dir: &Directory, cmd: Command) -> Result<Reply, DirectoryError> {
             delete_policy,
             unknown_members,
         }) => {
+            let idp = idp.as_deref().map(str::parse).transpose();
             let delete_policy = delete_policy.as_deref().map(str::parse).transpose();
             let unknown_members = unknown_members.as_deref().map(str::parse).transpose();
             let t = dir.update_tenant_settings(
                 &slug,
-                idp.as_deref(),
+                idp.map_err(DirectoryError::Invalid)?,
                 delete_policy.map_err(DirectoryError::Invalid)?,
                 unknown_members.map_err(DirectoryError::Invalid)?,
                 ACTOR,

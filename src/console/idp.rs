@@ -9,7 +9,7 @@ use maud::{Markup, html};
 
 use super::tenants::tenant_frame;
 use super::{Admin, blocking, copy_button, csrf_input, page, redirect};
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryError};
 
 /// The dropdown: profile value and label.
 pub const CHOICES: &[(&str, &str)] = &[
@@ -242,7 +242,7 @@ fn tab_page(
     endpoint: &str,
     notice: Option<&str>,
 ) -> Markup {
-    let highlight = column(&tenant.idp);
+    let highlight = column(tenant.idp.as_str());
     let body = html! {
         @if let Some(n) = notice { p.notice role="status" { (n) } }
         section.card {
@@ -254,7 +254,7 @@ fn tab_page(
                     div.inline {
                         select id="idp" name="idp" {
                             @for (value, text) in CHOICES {
-                                option value=(value) selected[*value == tenant.idp] { (text) }
+                                option value=(value) selected[*value == tenant.idp.as_str()] { (text) }
                             }
                         }
                         @if admin.may(&format!("/admin/tenants/{}/idp", tenant.slug)) {
@@ -266,8 +266,8 @@ fn tab_page(
             }
         }
         section.card {
-            h2 { "Set up " (label(&tenant.idp)) }
-            (steps(&tenant.idp, endpoint))
+            h2 { "Set up " (label(tenant.idp.as_str())) }
+            (steps(tenant.idp.as_str(), endpoint))
         }
         section.card {
             h2 { "Attribute mapping" }
@@ -323,7 +323,12 @@ async fn save(
     let slug = path.into_inner();
     let idp = form.get("idp").cloned().unwrap_or_default();
     let (s, actor) = (slug.clone(), admin.actor());
-    match blocking(move || dir.update_tenant_settings(&s, Some(&idp), None, None, &actor)).await {
+    match blocking(move || {
+        let idp = idp.parse().map_err(DirectoryError::Invalid)?;
+        dir.update_tenant_settings(&s, Some(idp), None, None, &actor)
+    })
+    .await
+    {
         Ok(_) => redirect(&format!("/admin/tenants/{slug}/idp")),
         Err(resp) => resp,
     }

@@ -12,9 +12,9 @@ use zeroize::Zeroizing;
 use super::{
     Admin, ICON_EYE, ICON_PENCIL, blocking, copy_button, csrf_input, field, layout, page, redirect,
 };
-use crate::directory::Directory;
 use crate::directory::tenants::TenantSummary;
 use crate::directory::{CredentialRecord, TenantRecord};
+use crate::directory::{Directory, DirectoryError};
 
 /// Routes of the tenant screens.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -70,7 +70,7 @@ fn list_page(
                                 tr {
                                     td { a href=(format!("/admin/tenants/{}/scim", s.tenant.slug)) { (s.tenant.name) } }
                                     td { code { (s.tenant.slug) } }
-                                    td { (super::idp::label(&s.tenant.idp)) }
+                                    td { (super::idp::label(s.tenant.idp.as_str())) }
                                     td { (status_badge(s.tenant.scim_active)) }
                                     td.num { (s.users) }
                                     td.num { (s.groups) }
@@ -121,8 +121,11 @@ async fn create(admin: Admin, dir: web::Data<Directory>, form: Form) -> HttpResp
     let idp = form_value(&form, "idp");
     let d = dir.clone();
     let (n, i, actor) = (name.clone(), idp.clone(), admin.actor());
-    match crate::plumbing::blocking::block(move || d.create_tenant(&n, None, Some(&i), &actor))
-        .await
+    match crate::plumbing::blocking::block(move || {
+        let idp = i.parse().map_err(DirectoryError::Invalid)?;
+        d.create_tenant(&n, None, Some(idp), &actor)
+    })
+    .await
     {
         Ok(Ok(tenant)) => redirect(&format!("/admin/tenants/{}/scim", tenant.slug)),
         Ok(Err(e)) => {

@@ -3,11 +3,11 @@
 use super::{Directory, DirectoryError, audit_row, credentials, no_such_tenant, tenant_in};
 use crate::crypto::Keyring;
 use crate::store::Tx;
-use crate::store::records::{DeletePolicy, StoredExtension, TenantRecord, UnknownMembers};
+use crate::store::records::{
+    DeletePolicy, IdpSetting, StoredExtension, TenantRecord, UnknownMembers,
+};
 
 /// The IdP profiles a tenant can use.
-pub const IDP_PROFILES: [&str; 6] = ["okta", "entra", "jumpcloud", "onelogin", "generic", "auto"];
-
 const MAX_SLUG: usize = 63;
 
 /// A tenant with the figures the CLI and console show beside it.
@@ -70,18 +70,6 @@ fn validate_name(name: &str) -> Result<String, DirectoryError> {
     Ok(name.to_string())
 }
 
-fn validate_idp(idp: &str) -> Result<String, DirectoryError> {
-    let idp = idp.trim().to_ascii_lowercase();
-    if IDP_PROFILES.contains(&idp.as_str()) {
-        Ok(idp)
-    } else {
-        Err(DirectoryError::Invalid(format!(
-            "unknown identity provider {idp:?}; choose one of {}",
-            IDP_PROFILES.join(", ")
-        )))
-    }
-}
-
 /// Inserts a validated new tenant; an explicit slug must be free, a derived one
 /// gets a numeric suffix until it is.
 fn insert_new(
@@ -89,7 +77,7 @@ fn insert_new(
     ring: &Keyring,
     name: String,
     slug: Option<&str>,
-    idp: String,
+    idp: IdpSetting,
 ) -> Result<TenantRecord, DirectoryError> {
     let slug = match slug {
         Some(slug) => {
@@ -134,17 +122,17 @@ impl Directory {
         &self,
         name: &str,
         slug: Option<&str>,
-        idp: Option<&str>,
+        idp: Option<IdpSetting>,
         actor: &str,
     ) -> Result<TenantRecord, DirectoryError> {
         let name = validate_name(name)?;
-        let idp = validate_idp(idp.unwrap_or("generic"))?;
+        let idp = idp.unwrap_or_default();
         if let Some(slug) = slug {
             validate_slug(slug)?;
         }
         let keys = self.keys_read();
         self.store.write(|tx| {
-            let tenant = insert_new(tx, &keys.ring, name.clone(), slug, idp.clone())?;
+            let tenant = insert_new(tx, &keys.ring, name.clone(), slug, idp)?;
             tx.append_audit(&audit_row(
                 Some(tenant.id),
                 actor,
@@ -167,7 +155,7 @@ impl Directory {
         self.store.write(|tx| {
             for n in 1..=count {
                 let name = validate_name(&format!("{prefix} {n}"))?;
-                insert_new(tx, &keys.ring, name, None, "generic".into())?;
+                insert_new(tx, &keys.ring, name, None, IdpSetting::Generic)?;
             }
             tx.append_audit(&audit_row(
                 None,
@@ -252,16 +240,15 @@ impl Directory {
     pub fn update_tenant_settings(
         &self,
         slug: &str,
-        idp: Option<&str>,
+        idp: Option<IdpSetting>,
         delete_policy: Option<DeletePolicy>,
         unknown_members: Option<UnknownMembers>,
         actor: &str,
     ) -> Result<TenantRecord, DirectoryError> {
-        let idp = idp.map(validate_idp).transpose()?;
         self.store.write(|tx| {
             let mut tenant = tenant_in(tx, slug)?;
             let mut changed = Vec::new();
-            if let Some(v) = idp.clone() {
+            if let Some(v) = idp {
                 changed.push(format!("idp={v}"));
                 tenant.idp = v;
             }

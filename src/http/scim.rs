@@ -278,7 +278,7 @@ struct Caller {
 
 fn caller(req: &HttpRequest) -> Result<Caller, ScimError> {
     let tenant = principal(req)?.tenant;
-    let profile = IdpProfile::of_setting(&tenant.idp).unwrap_or_else(|| {
+    let profile = IdpProfile::of_setting(tenant.idp).unwrap_or_else(|| {
         let agent = header_value(req, header::USER_AGENT).unwrap_or_default();
         let guess = IdpProfile::detect(&agent, req.query_string());
         note(

@@ -1578,7 +1578,7 @@ mod tests {
             id,
             slug: slug.into(),
             name: slug.into(),
-            idp: "generic".into(),
+            idp: records::IdpSetting::Generic,
             scim_active: true,
             delete_policy: records::DeletePolicy::Soft,
             created: 0,

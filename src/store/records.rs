@@ -13,8 +13,8 @@ pub struct TenantRecord {
     pub slug: String,
     /// Display name.
     pub name: String,
-    /// IdP profile: okta, entra, jumpcloud, onelogin or generic.
-    pub idp: String,
+    /// The identity provider the admin chose (selects the IdP profile).
+    pub idp: IdpSetting,
     /// Whether SCIM requests are served.
     pub scim_active: bool,
     /// What a SCIM DELETE does.
@@ -30,6 +30,85 @@ pub struct TenantRecord {
     /// Roles: group id → the permission strings the admin attached to it.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub role_permissions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The identity provider of a tenant (stored by its name, e.g. `"okta"`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(from = "String", into = "String")]
+pub enum IdpSetting {
+    /// Okta.
+    Okta,
+    /// Microsoft Entra ID.
+    Entra,
+    /// JumpCloud.
+    JumpCloud,
+    /// OneLogin.
+    OneLogin,
+    /// Any RFC 7644 client.
+    #[default]
+    Generic,
+    /// Detected per request from the client.
+    Auto,
+}
+
+impl IdpSetting {
+    /// Every choice, in the order the CLI and console list them.
+    pub const ALL: [IdpSetting; 6] = [
+        IdpSetting::Okta,
+        IdpSetting::Entra,
+        IdpSetting::JumpCloud,
+        IdpSetting::OneLogin,
+        IdpSetting::Generic,
+        IdpSetting::Auto,
+    ];
+
+    /// The stored and typed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdpSetting::Okta => "okta",
+            IdpSetting::Entra => "entra",
+            IdpSetting::JumpCloud => "jumpcloud",
+            IdpSetting::OneLogin => "onelogin",
+            IdpSetting::Generic => "generic",
+            IdpSetting::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for IdpSetting {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let t = text.trim().to_ascii_lowercase();
+        IdpSetting::ALL
+            .into_iter()
+            .find(|i| i.as_str() == t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = IdpSetting::ALL.iter().map(|i| i.as_str()).collect();
+                format!(
+                    "unknown identity provider {t:?}; choose one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A stored name this version does not know reads as generic, as it always did.
+impl From<String> for IdpSetting {
+    fn from(name: String) -> IdpSetting {
+        name.parse().unwrap_or_default()
+    }
+}
+
+impl From<IdpSetting> for String {
+    fn from(idp: IdpSetting) -> String {
+        idp.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for IdpSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a SCIM DELETE does (stored as `"soft"` / `"hard"`).

@@ -1,6 +1,8 @@
 //! IdP profiles: which identity provider a tenant's SCIM client is, how it is
 //! recognised under the "auto" setting, and every leniency rule that follows.
-//! Stored tenant settings stay strings; they are parsed here, once.
+//! The stored setting is `IdpSetting`; the profile it selects is decided here.
+
+use crate::store::records::IdpSetting;
 
 /// The IdP a request is treated as coming from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,14 +33,14 @@ impl IdpProfile {
 
     /// A tenant's fixed profile; `None` for "auto" (detected per request).
     /// An unknown stored value is treated as generic.
-    pub fn of_setting(setting: &str) -> Option<IdpProfile> {
+    pub fn of_setting(setting: IdpSetting) -> Option<IdpProfile> {
         match setting {
-            "auto" => None,
-            "okta" => Some(IdpProfile::Okta),
-            "entra" => Some(IdpProfile::Entra),
-            "jumpcloud" => Some(IdpProfile::JumpCloud),
-            "onelogin" => Some(IdpProfile::OneLogin),
-            _ => Some(IdpProfile::Generic),
+            IdpSetting::Auto => None,
+            IdpSetting::Okta => Some(IdpProfile::Okta),
+            IdpSetting::Entra => Some(IdpProfile::Entra),
+            IdpSetting::JumpCloud => Some(IdpProfile::JumpCloud),
+            IdpSetting::OneLogin => Some(IdpProfile::OneLogin),
+            IdpSetting::Generic => Some(IdpProfile::Generic),
         }
     }
 
@@ -80,8 +82,11 @@ mod tests {
 
     #[test]
     fn settings_and_detection() {
-        assert_eq!(IdpProfile::of_setting("auto"), None);
-        assert_eq!(IdpProfile::of_setting("entra"), Some(IdpProfile::Entra));
+        assert_eq!(IdpProfile::of_setting(IdpSetting::Auto), None);
+        assert_eq!(
+            IdpProfile::of_setting(IdpSetting::Entra),
+            Some(IdpProfile::Entra)
+        );
         for p in [
             IdpProfile::Okta,
             IdpProfile::Entra,
@@ -89,7 +94,8 @@ mod tests {
             IdpProfile::OneLogin,
             IdpProfile::Generic,
         ] {
-            assert_eq!(IdpProfile::of_setting(p.name()), Some(p));
+            let setting: IdpSetting = p.name().parse().unwrap();
+            assert_eq!(IdpProfile::of_setting(setting), Some(p));
         }
         assert_eq!(
             IdpProfile::detect("Okta SCIM Client 1.0.0", ""),

@@ -675,7 +675,7 @@ impl Directory {
 
     /// The console's view of a tenant's SCIM data: its fixed profile, or generic under "auto".
     pub fn console_scim_context(&self, tenant: &TenantRecord) -> ScimContext {
-        let profile = crate::directory::IdpProfile::of_setting(&tenant.idp)
+        let profile = crate::directory::IdpProfile::of_setting(tenant.idp)
             .unwrap_or(crate::directory::IdpProfile::Generic);
         self.scim_context(tenant, profile)
     }
