@@ -21,6 +21,7 @@ use crate::scim::SCIM_MEDIA_TYPE;
 use crate::scim::discovery::{self, service_provider_config};
 use crate::scim::error::ScimError;
 use crate::scim::query::ListQuery;
+use crate::scim::resource::Projection;
 use crate::scim::schema::ResourceKind;
 
 /// Routes under `/scim/v2/{tenant}`; every one passes `authenticate` first.
@@ -502,24 +503,37 @@ async fn schema_handler(
 }
 
 /// The request on a resource as the directory's face takes it.
-fn scim_request(
+/// The request on a resource as the directory's face takes it, without
+/// reading the query (a DELETE has no projection to parse).
+fn scim_target(
     req: &HttpRequest,
     dir: &Directory,
     kind: ResourceKind,
 ) -> Result<ScimRequest, ScimError> {
     let caller = caller(req)?;
-    let params = query_params(req);
-    let projection_asked = params.iter().any(|(k, _)| {
-        k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
-    });
     Ok(ScimRequest {
         ctx: dir.scim_context(&caller.tenant, caller.profile),
         kind,
         id: req.match_info().get("id").unwrap_or_default().to_string(),
         if_match: header_value(req, header::IF_MATCH),
-        projection: ListQuery::from_params(&params)?.projection,
-        projection_asked,
+        projection: Projection::default(),
+        projection_asked: false,
     })
+}
+
+/// `scim_target` with the projection of `attributes` / `excludedAttributes`.
+fn scim_request(
+    req: &HttpRequest,
+    dir: &Directory,
+    kind: ResourceKind,
+) -> Result<ScimRequest, ScimError> {
+    let mut request = scim_target(req, dir, kind)?;
+    let params = query_params(req);
+    request.projection_asked = params.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
+    });
+    request.projection = ListQuery::from_params(&params)?.projection;
+    Ok(request)
 }
 
 fn page_response(page: ScimPage) -> HttpResponse {
@@ -558,8 +572,8 @@ async fn create(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let request = scim_request(&req, &dir, kind)?;
     let body = read_json(&req, payload).await?;
+    let request = scim_request(&req, &dir, kind)?;
     let (rendered, notes) = dir.scim().create(request, body).await?;
     note(&req, notes);
     Ok(resource_response(StatusCode::CREATED, &rendered))
@@ -612,8 +626,8 @@ async fn replace(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let request = scim_request(&req, &dir, kind)?;
     let body = read_json(&req, payload).await?;
+    let request = scim_request(&req, &dir, kind)?;
     let (rendered, notes) = dir.scim().replace(request, body).await?;
     note(&req, notes);
     Ok(resource_response(StatusCode::OK, &rendered))
@@ -625,8 +639,8 @@ async fn patch(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let request = scim_request(&req, &dir, kind)?;
     let body = read_json(&req, payload).await?;
+    let request = scim_request(&req, &dir, kind)?;
     let (answer, notes) = dir.scim().patch(request, body).await?;
     note(&req, notes);
     Ok(match answer {
@@ -655,7 +669,7 @@ async fn delete(
     dir: web::Data<Directory>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    dir.scim().delete(scim_request(&req, &dir, kind)?).await?;
+    dir.scim().delete(scim_target(&req, &dir, kind)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
