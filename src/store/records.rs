@@ -32,6 +32,39 @@ pub struct TenantRecord {
     pub role_permissions: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+/// A setting stored and typed by name: gives it `ALL`, `as_str`, `Display`
+/// and `named` (the choice a trimmed, lowercased name means).
+macro_rules! named_setting {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every choice, in the order they are listed.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The stored and typed name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            fn named(name: &str) -> Option<$ty> {
+                $ty::ALL.iter().copied().find(|v| v.as_str() == name)
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// A typed setting name as the lookup takes it.
+fn normalized(text: &str) -> String {
+    text.trim().to_ascii_lowercase()
+}
+
 /// The identity provider of a tenant (stored by its name, e.g. `"okta"`).
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(from = "String", into = "String")]
@@ -51,44 +84,26 @@ pub enum IdpSetting {
     Auto,
 }
 
-impl IdpSetting {
-    /// Every choice, in the order the CLI and console list them.
-    pub const ALL: [IdpSetting; 6] = [
-        IdpSetting::Okta,
-        IdpSetting::Entra,
-        IdpSetting::JumpCloud,
-        IdpSetting::OneLogin,
-        IdpSetting::Generic,
-        IdpSetting::Auto,
-    ];
-
-    /// The stored and typed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdpSetting::Okta => "okta",
-            IdpSetting::Entra => "entra",
-            IdpSetting::JumpCloud => "jumpcloud",
-            IdpSetting::OneLogin => "onelogin",
-            IdpSetting::Generic => "generic",
-            IdpSetting::Auto => "auto",
-        }
-    }
-}
+named_setting!(IdpSetting {
+    Okta => "okta",
+    Entra => "entra",
+    JumpCloud => "jumpcloud",
+    OneLogin => "onelogin",
+    Generic => "generic",
+    Auto => "auto",
+});
 
 impl std::str::FromStr for IdpSetting {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
-        let t = text.trim().to_ascii_lowercase();
-        IdpSetting::ALL
-            .into_iter()
-            .find(|i| i.as_str() == t)
-            .ok_or_else(|| {
-                let names: Vec<&str> = IdpSetting::ALL.iter().map(|i| i.as_str()).collect();
-                format!(
-                    "unknown identity provider {t:?}; choose one of {}",
-                    names.join(", ")
-                )
-            })
+        let t = normalized(text);
+        IdpSetting::named(&t).ok_or_else(|| {
+            let names: Vec<&str> = IdpSetting::ALL.iter().map(|i| i.as_str()).collect();
+            format!(
+                "unknown identity provider {t:?}; choose one of {}",
+                names.join(", ")
+            )
+        })
     }
 }
 
@@ -105,12 +120,6 @@ impl From<IdpSetting> for String {
     }
 }
 
-impl std::fmt::Display for IdpSetting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What a SCIM DELETE does (stored as `"soft"` / `"hard"`).
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -120,6 +129,20 @@ pub enum DeletePolicy {
     Soft,
     /// The row is removed.
     Hard,
+}
+
+named_setting!(DeletePolicy {
+    Soft => "soft",
+    Hard => "hard",
+});
+
+impl std::str::FromStr for DeletePolicy {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let t = normalized(text);
+        DeletePolicy::named(&t)
+            .ok_or_else(|| format!("the delete policy must be soft or hard, not {t:?}"))
+    }
 }
 
 /// What a group write does with member ids that match no user or group
@@ -134,75 +157,17 @@ pub enum UnknownMembers {
     Reject,
 }
 
-/// Parses a setting from one of its spellings, for the edges that read text.
-fn parse_setting<T: Copy>(text: &str, what: &str, choices: [(&str, T); 2]) -> Result<T, String> {
-    let t = text.trim().to_ascii_lowercase();
-    choices
-        .iter()
-        .find(|(name, _)| *name == t)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            format!(
-                "{what} must be {} or {}, not {t:?}",
-                choices[0].0, choices[1].0
-            )
-        })
-}
-
-impl DeletePolicy {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeletePolicy::Soft => "soft",
-            DeletePolicy::Hard => "hard",
-        }
-    }
-}
-
-impl std::str::FromStr for DeletePolicy {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        parse_setting(
-            text,
-            "the delete policy",
-            [("soft", DeletePolicy::Soft), ("hard", DeletePolicy::Hard)],
-        )
-    }
-}
-
-impl std::fmt::Display for DeletePolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl UnknownMembers {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnknownMembers::Skip => "skip",
-            UnknownMembers::Reject => "reject",
-        }
-    }
-}
+named_setting!(UnknownMembers {
+    Skip => "skip",
+    Reject => "reject",
+});
 
 impl std::str::FromStr for UnknownMembers {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
-        parse_setting(
-            text,
-            "unknown-members",
-            [
-                ("skip", UnknownMembers::Skip),
-                ("reject", UnknownMembers::Reject),
-            ],
-        )
-    }
-}
-
-impl std::fmt::Display for UnknownMembers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        let t = normalized(text);
+        UnknownMembers::named(&t)
+            .ok_or_else(|| format!("unknown-members must be skip or reject, not {t:?}"))
     }
 }
 
